@@ -42,7 +42,6 @@ def run_play(tmp_path):
             ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
             ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
             ANSIBLE_NOCOLOR="1",
-            ANSIBLE_CALLBACKS_ENABLED="",
             ANSIBLE_FACT_CACHING="memory",
             ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         )
