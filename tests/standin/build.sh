@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Build the lookerops.cluster Looker stand-in (a test double, not Looker) for one release string.
+#
+#   tests/standin/build.sh VERSION OUTDIR [--migration-seconds N] [--fail-migration]
+#
+# Writes OUTDIR/looker.jar (core: Main-Class, Class-Path: looker-dependencies.jar) and
+# OUTDIR/looker-dependencies.jar (MariaDB JDBC driver from Debian's libmariadb-java + the stand-in's
+# shared classes), laid out like Looker's two jars. Both carry a build id; looker.jar refuses to
+# start with a dependencies jar of another build. --migration-seconds (default 5) and
+# --fail-migration are baked into looker.jar (overridable at run time with
+# -Dstandin.migration.seconds=N and -Dstandin.migration.fail=true).
+#
+# Needs a JDK (javac, jar; classes target Java 11). Output is reproducible (fixed entry order and
+# timestamps); compiled classes and built jars are cached in $STANDIN_CACHE_DIR
+# (default /var/tmp/lookerops-standin-cache), keyed by the sources, version and options.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC="$HERE/src"
+MARIADB_JAR="${STANDIN_MARIADB_JAR:-/usr/share/java/mariadb-java-client.jar}"
+CACHE="${STANDIN_CACHE_DIR:-/var/tmp/lookerops-standin-cache}"
+JAR_DATE="2020-01-01T00:00:00Z"
+
+die() { printf 'build.sh: ERROR: %s\n' "$*" >&2; exit 1; }
+usage() { sed -n '4p' "$0" | sed 's/^# *//' >&2; exit 2; }
+
+[ $# -ge 2 ] || usage
+VERSION=$1
+OUTDIR=$2
+shift 2
+MIGRATION_SECONDS=5
+FAIL_MIGRATION=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --migration-seconds) [ $# -ge 2 ] || usage; MIGRATION_SECONDS=$2; shift 2 ;;
+    --migration-seconds=*) MIGRATION_SECONDS=${1#*=}; shift ;;
+    --fail-migration) FAIL_MIGRATION=true; shift ;;
+    *) die "unknown option '$1'" ;;
+  esac
+done
+[[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "VERSION must look like 25.6.12, got '$VERSION'"
+[[ "$MIGRATION_SECONDS" =~ ^[0-9]+$ ]] || die "--migration-seconds must be a whole number, got '$MIGRATION_SECONDS'"
+
+command -v javac >/dev/null && command -v jar >/dev/null \
+  || die "a JDK is needed (javac and jar), e.g. apt-get install openjdk-17-jdk-headless"
+
+if [ ! -r "$MARIADB_JAR" ]; then
+  [ "$(id -u)" -eq 0 ] || die "$MARIADB_JAR is missing: install libmariadb-java (as root)"
+  echo "build.sh: installing libmariadb-java (MariaDB JDBC driver)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-java >/dev/null 2>&1 \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-java >/dev/null; }
+  [ -r "$MARIADB_JAR" ] || die "libmariadb-java installed but $MARIADB_JAR is still missing"
+fi
+
+mkdir -p "$CACHE"
+SRC_HASH=$( (cd "$SRC" && find . -name '*.java' -type f | LC_ALL=C sort | xargs sha256sum; sha256sum "$MARIADB_JAR" | cut -d' ' -f1) \
+  | sha256sum | cut -c1-16)
+BUILD_ID=$(printf '%s:%s' "$VERSION" "$SRC_HASH" | sha256sum | cut -c1-16)
+
+# 1. Compile once per source tree.
+CLASSES="$CACHE/classes-$SRC_HASH"
+if [ ! -d "$CLASSES" ]; then
+  tmp=$(mktemp -d "$CACHE/tmp.classes.XXXXXX")
+  if ! (cd "$SRC" && find . -name '*.java' -type f | LC_ALL=C sort \
+      | xargs javac --release 11 -encoding UTF-8 -Xlint:-options -d "$tmp" >"$tmp.log" 2>&1); then
+    cat "$tmp.log" >&2
+    rm -rf "$tmp" "$tmp.log"
+    die "javac failed"
+  fi
+  rm -f "$tmp.log"
+  mv -T "$tmp" "$CLASSES" 2>/dev/null || rm -rf "$tmp"   # a parallel build may have won the race
+fi
+
+# 2. Pack both jars once per version and options.
+KEY="$VERSION-$SRC_HASH-m$MIGRATION_SECONDS-$FAIL_MIGRATION"
+BUILT="$CACHE/jars-$KEY"
+if [ ! -f "$BUILT/looker.jar" ] || [ ! -f "$BUILT/looker-dependencies.jar" ]; then
+  work=$(mktemp -d "$CACHE/tmp.jars.XXXXXX")
+  mkdir -p "$work/core/standin" "$work/deps/standin" "$work/out"
+  # Core: the stand-in's node classes and the release it was built as.
+  (cd "$CLASSES" && find standin -maxdepth 1 -name '*.class' -exec cp --parents {} "$work/core/" \;)
+  printf 'version=%s\nbuild_id=%s\nmigration_seconds=%s\nmigration_fail=%s\n' \
+    "$VERSION" "$BUILD_ID" "$MIGRATION_SECONDS" "$FAIL_MIGRATION" >"$work/core/standin/release.properties"
+  printf 'Manifest-Version: 1.0\nMain-Class: standin.Main\nClass-Path: looker-dependencies.jar\nImplementation-Title: %s\nImplementation-Version: %s\n' \
+    "lookerops.cluster Looker stand-in (not Looker)" "$VERSION" >"$work/core.mf"
+  # Dependencies: the JDBC driver (without its manifest) and the shared classes.
+  (cd "$work/deps" && jar --extract --file "$MARIADB_JAR" && rm -rf META-INF/MANIFEST.MF META-INF/maven)
+  (cd "$CLASSES" && cp --parents standin/shared/*.class "$work/deps/")
+  printf 'version=%s\nbuild_id=%s\n' "$VERSION" "$BUILD_ID" >"$work/deps/standin/dependencies.properties"
+  printf 'Manifest-Version: 1.0\nImplementation-Title: %s\nImplementation-Version: %s\n' \
+    "lookerops.cluster Looker stand-in dependencies (not Looker)" "$VERSION" >"$work/deps.mf"
+  for part in core deps; do
+    name=looker.jar
+    [ "$part" = deps ] && name=looker-dependencies.jar
+    (cd "$work/$part" && find . -type f | sed 's|^\./||' | LC_ALL=C sort >"$work/$part.list" \
+      && xargs -a "$work/$part.list" -d '\n' jar --create --file "$work/out/$name" --manifest "$work/$part.mf" --date="$JAR_DATE")
+  done
+  mkdir -p "$work/final"
+  mv "$work/out/looker.jar" "$work/out/looker-dependencies.jar" "$work/final/"
+  rm -rf "$BUILT"
+  mv -T "$work/final" "$BUILT" 2>/dev/null || true
+  rm -rf "$work"
+fi
+
+mkdir -p "$OUTDIR"
+cp "$BUILT/looker.jar" "$OUTDIR/looker.jar.tmp"
+cp "$BUILT/looker-dependencies.jar" "$OUTDIR/looker-dependencies.jar.tmp"
+mv -f "$OUTDIR/looker.jar.tmp" "$OUTDIR/looker.jar"
+mv -f "$OUTDIR/looker-dependencies.jar.tmp" "$OUTDIR/looker-dependencies.jar"
+echo "build.sh: Looker stand-in $VERSION (build $BUILD_ID, migration ${MIGRATION_SECONDS}s$([ "$FAIL_MIGRATION" = true ] && echo ', failing')) in $OUTDIR"
