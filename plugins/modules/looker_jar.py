@@ -362,7 +362,10 @@ def main():
                          module.params["backup"])
             result["downloaded"] = module.params["source"] != "file"
     elif previous != target["version"]:
-        # Right files, missing or stale record (for example installed by hand): record them.
+        if previous is not None:
+            module.fail_json(msg="version: the jars in %s are release %s with exactly the checksums given, so they cannot be release %s; "
+                             "check version and the checksums" % (jars.dest, previous, target["version"]), **result)
+        # Right files but no record (for example installed by hand): record them.
         result["changed"] = True
         if not module.check_mode:
             jars.write_record(target["version"], jar_sum, dep_sum)

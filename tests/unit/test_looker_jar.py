@@ -1,0 +1,265 @@
+"""lookerops.cluster.looker_jar run through ansible-playbook against the download-API stand-in.
+
+The stand-in (tests/standin/download_api.py) serves small generated files as releases; these tests
+are about the module's protocol, checksums, atomicity and messages, not about the jars' content.
+"""
+import functools
+import hashlib
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LICENSE = "LKR-TEST-LICENSE-7f3a9c"
+EMAIL = "ops-7f3a9c@example.com"
+RELEASES = ("25.6.3", "25.6.12", "25.8.3")
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jars_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("releases")
+    for release in RELEASES:
+        (root / release).mkdir()
+        for name in ("looker.jar", "looker-dependencies.jar"):
+            # Distinct content per file and release; big enough that a cut transfer is visible.
+            seed = f"{release}/{name}".encode()
+            (root / release / name).write_bytes(hashlib.sha512(seed).digest() * 4096)
+    return root
+
+
+def sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class DownloadApi:
+    def __init__(self, jars_dir):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests/standin/download_api.py"), "--jars-dir", str(jars_dir),
+             "--license", LICENSE, "--email", EMAIL, "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                self.control(mode="ok")
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("download API stand-in did not start")
+
+    def control(self, **body):
+        request = urllib.request.Request(f"{self.url}/_control", data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def api(jars_dir):
+    server = DownloadApi(jars_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_api(api):
+    api.control(mode="ok", ttl=600, reset=True)
+    return api
+
+
+@pytest.fixture
+def looker_jar(run_play, tmp_path):
+    """Run the module once; return (module result dict, full ansible output)."""
+
+    def _run(check=False, diff=False, verbose=False, **args):
+        result_file = tmp_path / "result.json"
+        play = [{
+            "name": "looker_jar", "hosts": "localhost", "gather_facts": False,
+            "tasks": [
+                {"name": "Run looker_jar", "lookerops.cluster.looker_jar": args, "register": "r", "ignore_errors": True,
+                 "check_mode": check, "diff": diff},
+                {"name": "Keep the result", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": str(result_file), "mode": "0600"},
+                 "check_mode": False},
+            ],
+        }]
+        played = run_play(play, extra_args=["-vvv"] if verbose else [])
+        assert played.rc == 0, played.output
+        return json.loads(result_file.read_text()), played.output
+
+    return _run
+
+
+@pytest.fixture
+def dest(tmp_path):
+    path = tmp_path / "looker"
+    path.mkdir()
+    return path
+
+
+def api_args(api, dest, version="latest", **extra):
+    return dict(dest=str(dest), version=version, license_key=LICENSE, license_email=EMAIL, api_url=f"{api.url}/download",
+                attempts=2, retry_delay=0.1, **extra)
+
+
+def installed(dest):
+    return {name: sha256(dest / name) for name in ("looker.jar", "looker-dependencies.jar") if (dest / name).exists()}
+
+
+def release_sums(jars_dir, release):
+    return {name: sha256(jars_dir / release / name) for name in ("looker.jar", "looker-dependencies.jar")}
+
+
+def test_latest_installs_both_jars_verified(fresh_api, looker_jar, dest, jars_dir):
+    result, _ = looker_jar(**api_args(fresh_api, dest))
+    assert result["changed"] and result["downloaded"] and result["version"] == "25.8.3"
+    # Both jars, each from its own link: the dependencies jar must not be the core jar again.
+    assert installed(dest) == release_sums(jars_dir, "25.8.3")
+    assert sorted(fresh_api.control()["fetched"]) == ["looker-25.8.3.jar", "looker-dependencies-25.8.3.jar"]
+    assert json.loads((dest / ".looker-jars.json").read_text())["version"] == "25.8.3"
+
+
+def test_minor_release_means_its_newest_patch(fresh_api, looker_jar, dest, jars_dir):
+    result, _ = looker_jar(**api_args(fresh_api, dest, "25.6"))
+    assert result["version"] == "25.6.12"
+    assert installed(dest) == release_sums(jars_dir, "25.6.12")
+
+
+def test_second_run_downloads_nothing(fresh_api, looker_jar, dest):
+    looker_jar(**api_args(fresh_api, dest, "25.6"))
+    fresh_api.control(reset=True)
+    again, _ = looker_jar(**api_args(fresh_api, dest, "25.6"))
+    assert not again["changed"] and not again["downloaded"]
+    assert fresh_api.control()["requests"]["files"] == 0
+
+
+def test_exact_release_already_installed_asks_no_api(fresh_api, looker_jar, dest):
+    looker_jar(**api_args(fresh_api, dest, "25.6.12"))
+    fresh_api.control(mode="down", reset=True)  # the API being down must not matter now
+    again, _ = looker_jar(**api_args(fresh_api, dest, "25.6.12"))
+    assert not again["changed"] and not again["api_called"] and again["version"] == "25.6.12"
+    assert fresh_api.control()["requests"] == {"download": 0, "files": 0}
+
+
+def test_check_mode_reports_without_downloading_and_diff_shows_versions(fresh_api, looker_jar, dest):
+    looker_jar(**api_args(fresh_api, dest, "25.6.3"))
+    fresh_api.control(reset=True)
+    result, output = looker_jar(check=True, diff=True, **api_args(fresh_api, dest, "25.8.3"))
+    assert result["changed"] and result["version"] == "25.8.3" and result["previous_version"] == "25.6.3"
+    assert fresh_api.control()["requests"]["files"] == 0
+    assert json.loads((dest / ".looker-jars.json").read_text())["version"] == "25.6.3"
+    assert "-version: 25.6.3" in output and "+version: 25.8.3" in output
+
+
+def test_upgrade_keeps_the_previous_pair_for_rollback(fresh_api, looker_jar, dest, jars_dir):
+    looker_jar(**api_args(fresh_api, dest, "25.6.12"))
+    result, _ = looker_jar(**api_args(fresh_api, dest, "25.8.3"))
+    assert result["previous_version"] == "25.6.12"
+    assert sha256(dest / "looker.jar.previous") == release_sums(jars_dir, "25.6.12")["looker.jar"]
+    assert installed(dest) == release_sums(jars_dir, "25.8.3")
+
+
+@pytest.mark.parametrize("mode, message", [
+    ("eula", "EULA has not been accepted"),
+    ("bad_license", "refused the request (HTTP 403"),
+    ("expired_link", "links expire after about 10 minutes"),
+    ("truncated", "was cut"),
+    ("bad_checksum", "but "),
+    ("down", "did not answer"),
+    ("closed", "did not answer"),
+])
+def test_each_failure_is_clear_and_leaves_installed_jars_untouched(fresh_api, looker_jar, dest, mode, message):
+    looker_jar(**api_args(fresh_api, dest, "25.6.3"))
+    before = installed(dest)
+    fresh_api.control(mode=mode)
+    result, _ = looker_jar(**api_args(fresh_api, dest, "25.8.3"))
+    assert result["failed"], result
+    assert message in result["msg"], result["msg"]
+    assert installed(dest) == before
+    assert not [p.name for p in dest.iterdir() if p.name.endswith(".part")]
+
+
+def test_eula_failure_names_the_page_to_visit(fresh_api, looker_jar, dest):
+    fresh_api.control(mode="eula")
+    result, _ = looker_jar(**api_args(fresh_api, dest))
+    assert "https://download.looker.com/validate" in result["msg"]
+
+
+def test_checksum_mismatch_names_both_sums(fresh_api, looker_jar, dest, jars_dir):
+    fresh_api.control(mode="bad_checksum")
+    result, _ = looker_jar(**api_args(fresh_api, dest, "25.8.3"))
+    assert release_sums(jars_dir, "25.8.3")["looker.jar"] in result["msg"] and "SHA-256" in result["msg"]
+
+
+def test_broken_transfer_is_retried(fresh_api, looker_jar, dest):
+    fresh_api.control(mode="truncated")
+    looker_jar(**api_args(fresh_api, dest, "25.8.3"))
+    # attempts=2: the core jar was fetched twice before giving up.
+    assert fresh_api.control()["fetched"].count("looker-25.8.3.jar") == 2
+
+
+def test_secrets_never_reach_the_output(fresh_api, looker_jar, dest):
+    for mode in ("ok", "bad_license"):
+        fresh_api.control(mode=mode)
+        _, output = looker_jar(verbose=True, **api_args(fresh_api, dest, "25.6.3"))
+        assert LICENSE not in output and EMAIL not in output
+
+
+def test_offline_files_are_verified_before_install(looker_jar, dest, jars_dir):
+    sums = release_sums(jars_dir, "25.6.12")
+    args = dict(dest=str(dest), source="file", version="25.6.12",
+                jar_src=str(jars_dir / "25.6.12/looker.jar"), dependencies_src=str(jars_dir / "25.6.12/looker-dependencies.jar"),
+                jar_sha256=sums["looker.jar"], dependencies_sha256=sums["looker-dependencies.jar"])
+    result, _ = looker_jar(**args)
+    assert result["changed"] and not result["api_called"] and installed(dest) == sums
+    assert not looker_jar(**args)[0]["changed"]
+    corrupt = dict(args, version="25.8.3", jar_src=str(jars_dir / "25.8.3/looker.jar"), jar_sha256="0" * 64)
+    failed, _ = looker_jar(**corrupt)
+    assert failed["failed"] and "has SHA-256" in failed["msg"] and installed(dest) == sums
+    mislabelled, _ = looker_jar(**dict(args, version="25.8.3"))
+    assert mislabelled["failed"] and "cannot be release 25.8.3" in mislabelled["msg"]
+
+
+def test_offline_mirror_url(looker_jar, dest, jars_dir):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(jars_dir))
+    mirror = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=mirror.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{mirror.server_address[1]}/25.8.3"
+        sums = release_sums(jars_dir, "25.8.3")
+        result, _ = looker_jar(dest=str(dest), source="url", version="25.8.3", jar_src=f"{base}/looker.jar",
+                               dependencies_src=f"{base}/looker-dependencies.jar", jar_sha256=sums["looker.jar"],
+                               dependencies_sha256=sums["looker-dependencies.jar"], attempts=1)
+        assert result["changed"] and result["downloaded"] and installed(dest) == sums
+    finally:
+        mirror.shutdown()
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"version": "25.x"}, "is not a Looker release"),
+    ({"license_key": None}, "source=api needs license_key"),
+    ({"source": "file", "version": "25.6"}, "source=file needs jar_src"),
+])
+def test_bad_input_is_refused_before_any_request(fresh_api, looker_jar, dest, args, message):
+    merged = {k: v for k, v in dict(api_args(fresh_api, dest), **args).items() if v is not None}
+    fresh_api.control(reset=True)
+    result, _ = looker_jar(**merged)
+    assert result["failed"] and message in result["msg"]
+    assert fresh_api.control()["requests"]["download"] == 0
