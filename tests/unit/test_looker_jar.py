@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -54,7 +55,7 @@ class DownloadApi:
             [sys.executable, str(ROOT / "tests/standin/download_api.py"), "--jars-dir", str(jars_dir),
              "--license", LICENSE, "--email", EMAIL, "--port", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
+        for attempt in range(100):  # pylint: disable=unused-variable
             try:
                 self.control(mode="ok")
                 return
@@ -86,23 +87,29 @@ def fresh_api(api):
 
 
 @pytest.fixture
-def looker_jar(run_play, tmp_path):
-    """Run the module once; return (module result dict, full ansible output)."""
+def looker_jar(tmp_path):
+    """Run the module once, as Ansible runs it (a child python given its arguments as JSON).
 
-    def _run(check=False, diff=False, verbose=False, **args):
-        result_file = tmp_path / "result.json"
-        play = [{
-            "name": "looker_jar", "hosts": "localhost", "gather_facts": False,
-            "tasks": [
-                {"name": "Run looker_jar", "lookerops.cluster.looker_jar": args, "register": "r", "ignore_errors": True,
-                 "check_mode": check, "diff": diff},
-                {"name": "Keep the result", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": str(result_file), "mode": "0600"},
-                 "check_mode": False},
-            ],
-        }]
-        played = run_play(play, extra_args=["-vvv"] if verbose else [])
-        assert played.rc == 0, played.output
-        return json.loads(result_file.read_text()), played.output
+    Returns .result (what the module returned) and .output (everything it printed)."""
+
+    def _run(check=False, diff=False, **args):
+        args_file = tmp_path / "args.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=check, _ansible_diff=diff)}))
+        proc = subprocess.run([sys.executable, str(ROOT / "plugins/modules/looker_jar.py"), str(args_file)],
+                              env=dict(os.environ, PYTHONPATH=str(ROOT / ".collections")), capture_output=True, text=True, check=False)
+        return SimpleNamespace(result=json.loads(proc.stdout), output=proc.stdout + proc.stderr)
+
+    return _run
+
+
+@pytest.fixture
+def looker_jar_play(run_play, tmp_path):
+    """Run the module in a play with -vvv; return everything ansible-playbook printed."""
+
+    def _run(**args):
+        play = [{"name": "looker_jar", "hosts": "localhost", "gather_facts": False,
+                 "tasks": [{"name": "Run looker_jar", "lookerops.cluster.looker_jar": args, "ignore_errors": True}]}]
+        return run_play(play, extra_args=["-vvv"]).output
 
     return _run
 
@@ -128,7 +135,7 @@ def release_sums(jars_dir, release):
 
 
 def test_latest_installs_both_jars_verified(fresh_api, looker_jar, dest, jars_dir):
-    result, _ = looker_jar(**api_args(fresh_api, dest))
+    result = looker_jar(**api_args(fresh_api, dest)).result
     assert result["changed"] and result["downloaded"] and result["version"] == "25.8.3"
     # Both jars, each from its own link: the dependencies jar must not be the core jar again.
     assert installed(dest) == release_sums(jars_dir, "25.8.3")
@@ -137,7 +144,7 @@ def test_latest_installs_both_jars_verified(fresh_api, looker_jar, dest, jars_di
 
 
 def test_minor_release_means_its_newest_patch(fresh_api, looker_jar, dest, jars_dir):
-    result, _ = looker_jar(**api_args(fresh_api, dest, "25.6"))
+    result = looker_jar(**api_args(fresh_api, dest, "25.6")).result
     assert result["version"] == "25.6.12"
     assert installed(dest) == release_sums(jars_dir, "25.6.12")
 
@@ -145,7 +152,7 @@ def test_minor_release_means_its_newest_patch(fresh_api, looker_jar, dest, jars_
 def test_second_run_downloads_nothing(fresh_api, looker_jar, dest):
     looker_jar(**api_args(fresh_api, dest, "25.6"))
     fresh_api.control(reset=True)
-    again, _ = looker_jar(**api_args(fresh_api, dest, "25.6"))
+    again = looker_jar(**api_args(fresh_api, dest, "25.6")).result
     assert not again["changed"] and not again["downloaded"]
     assert fresh_api.control()["requests"]["files"] == 0
 
@@ -153,7 +160,7 @@ def test_second_run_downloads_nothing(fresh_api, looker_jar, dest):
 def test_exact_release_already_installed_asks_no_api(fresh_api, looker_jar, dest):
     looker_jar(**api_args(fresh_api, dest, "25.6.12"))
     fresh_api.control(mode="down", reset=True)  # the API being down must not matter now
-    again, _ = looker_jar(**api_args(fresh_api, dest, "25.6.12"))
+    again = looker_jar(**api_args(fresh_api, dest, "25.6.12")).result
     assert not again["changed"] and not again["api_called"] and again["version"] == "25.6.12"
     assert fresh_api.control()["requests"] == {"download": 0, "files": 0}
 
@@ -161,16 +168,16 @@ def test_exact_release_already_installed_asks_no_api(fresh_api, looker_jar, dest
 def test_check_mode_reports_without_downloading_and_diff_shows_versions(fresh_api, looker_jar, dest):
     looker_jar(**api_args(fresh_api, dest, "25.6.3"))
     fresh_api.control(reset=True)
-    result, output = looker_jar(check=True, diff=True, **api_args(fresh_api, dest, "25.8.3"))
+    result = looker_jar(check=True, diff=True, **api_args(fresh_api, dest, "25.8.3")).result
     assert result["changed"] and result["version"] == "25.8.3" and result["previous_version"] == "25.6.3"
     assert fresh_api.control()["requests"]["files"] == 0
     assert json.loads((dest / ".looker-jars.json").read_text())["version"] == "25.6.3"
-    assert "-version: 25.6.3" in output and "+version: 25.8.3" in output
+    assert (result["diff"]["before"], result["diff"]["after"]) == ("version: 25.6.3\n", "version: 25.8.3\n")
 
 
 def test_upgrade_keeps_the_previous_pair_for_rollback(fresh_api, looker_jar, dest, jars_dir):
     looker_jar(**api_args(fresh_api, dest, "25.6.12"))
-    result, _ = looker_jar(**api_args(fresh_api, dest, "25.8.3"))
+    result = looker_jar(**api_args(fresh_api, dest, "25.8.3")).result
     assert result["previous_version"] == "25.6.12"
     assert sha256(dest / "looker.jar.previous") == release_sums(jars_dir, "25.6.12")["looker.jar"]
     assert installed(dest) == release_sums(jars_dir, "25.8.3")
@@ -189,7 +196,7 @@ def test_each_failure_is_clear_and_leaves_installed_jars_untouched(fresh_api, lo
     looker_jar(**api_args(fresh_api, dest, "25.6.3"))
     before = installed(dest)
     fresh_api.control(mode=mode)
-    result, _ = looker_jar(**api_args(fresh_api, dest, "25.8.3"))
+    result = looker_jar(**api_args(fresh_api, dest, "25.8.3")).result
     assert result["failed"], result
     assert message in result["msg"], result["msg"]
     assert installed(dest) == before
@@ -198,13 +205,13 @@ def test_each_failure_is_clear_and_leaves_installed_jars_untouched(fresh_api, lo
 
 def test_eula_failure_names_the_page_to_visit(fresh_api, looker_jar, dest):
     fresh_api.control(mode="eula")
-    result, _ = looker_jar(**api_args(fresh_api, dest))
+    result = looker_jar(**api_args(fresh_api, dest)).result
     assert "https://download.looker.com/validate" in result["msg"]
 
 
 def test_checksum_mismatch_names_both_sums(fresh_api, looker_jar, dest, jars_dir):
     fresh_api.control(mode="bad_checksum")
-    result, _ = looker_jar(**api_args(fresh_api, dest, "25.8.3"))
+    result = looker_jar(**api_args(fresh_api, dest, "25.8.3")).result
     assert release_sums(jars_dir, "25.8.3")["looker.jar"] in result["msg"] and "SHA-256" in result["msg"]
 
 
@@ -215,10 +222,11 @@ def test_broken_transfer_is_retried(fresh_api, looker_jar, dest):
     assert fresh_api.control()["fetched"].count("looker-25.8.3.jar") == 2
 
 
-def test_secrets_never_reach_the_output(fresh_api, looker_jar, dest):
+def test_secrets_never_reach_the_output(fresh_api, looker_jar_play, dest):
     for mode in ("ok", "bad_license"):
         fresh_api.control(mode=mode)
-        _, output = looker_jar(verbose=True, **api_args(fresh_api, dest, "25.6.3"))
+        output = looker_jar_play(**api_args(fresh_api, dest, "25.6.3"))
+        assert "Run looker_jar" in output
         assert LICENSE not in output and EMAIL not in output
 
 
@@ -227,13 +235,13 @@ def test_offline_files_are_verified_before_install(looker_jar, dest, jars_dir):
     args = dict(dest=str(dest), source="file", version="25.6.12",
                 jar_src=str(jars_dir / "25.6.12/looker.jar"), dependencies_src=str(jars_dir / "25.6.12/looker-dependencies.jar"),
                 jar_sha256=sums["looker.jar"], dependencies_sha256=sums["looker-dependencies.jar"])
-    result, _ = looker_jar(**args)
+    result = looker_jar(**args).result
     assert result["changed"] and not result["api_called"] and installed(dest) == sums
-    assert not looker_jar(**args)[0]["changed"]
+    assert not looker_jar(**args).result["changed"]
     corrupt = dict(args, version="25.8.3", jar_src=str(jars_dir / "25.8.3/looker.jar"), jar_sha256="0" * 64)
-    failed, _ = looker_jar(**corrupt)
+    failed = looker_jar(**corrupt).result
     assert failed["failed"] and "has SHA-256" in failed["msg"] and installed(dest) == sums
-    mislabelled, _ = looker_jar(**dict(args, version="25.8.3"))
+    mislabelled = looker_jar(**dict(args, version="25.8.3")).result
     assert mislabelled["failed"] and "cannot be release 25.8.3" in mislabelled["msg"]
 
 
@@ -244,9 +252,9 @@ def test_offline_mirror_url(looker_jar, dest, jars_dir):
     try:
         base = f"http://127.0.0.1:{mirror.server_address[1]}/25.8.3"
         sums = release_sums(jars_dir, "25.8.3")
-        result, _ = looker_jar(dest=str(dest), source="url", version="25.8.3", jar_src=f"{base}/looker.jar",
-                               dependencies_src=f"{base}/looker-dependencies.jar", jar_sha256=sums["looker.jar"],
-                               dependencies_sha256=sums["looker-dependencies.jar"], attempts=1)
+        result = looker_jar(dest=str(dest), source="url", version="25.8.3", jar_src=f"{base}/looker.jar",
+                            dependencies_src=f"{base}/looker-dependencies.jar", jar_sha256=sums["looker.jar"],
+                            dependencies_sha256=sums["looker-dependencies.jar"], attempts=1).result
         assert result["changed"] and result["downloaded"] and installed(dest) == sums
     finally:
         mirror.shutdown()
@@ -260,6 +268,6 @@ def test_offline_mirror_url(looker_jar, dest, jars_dir):
 def test_bad_input_is_refused_before_any_request(fresh_api, looker_jar, dest, args, message):
     merged = {k: v for k, v in dict(api_args(fresh_api, dest), **args).items() if v is not None}
     fresh_api.control(reset=True)
-    result, _ = looker_jar(**merged)
+    result = looker_jar(**merged).result
     assert result["failed"] and message in result["msg"]
     assert fresh_api.control()["requests"]["download"] == 0
