@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in ROOT.glob("molecule/*/molecule.yml"))
@@ -33,3 +34,21 @@ def test_molecule_scenario(scenario):
     if result.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-80:]
         pytest.fail(f"molecule test -s {scenario} failed (rc={result.returncode}), log {log_path}:\n" + "\n".join(tail))
+
+    leftovers = _leftovers(scenario)
+    assert leftovers == {"containers": [], "networks": []}, f"molecule test -s {scenario} left {leftovers} behind"
+
+
+def _leftovers(scenario):
+    """Containers and networks of the scenario that still exist after its destroy step."""
+    platforms = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())["platforms"]
+    networks = set()
+    for platform in platforms:
+        named = platform.get("network") or []
+        networks.update(named.split(",") if isinstance(named, str) else named)
+
+    def exists(kind, name):
+        return subprocess.run(["podman", kind, "exists", name], check=False).returncode == 0
+
+    return {"containers": [p["name"] for p in platforms if exists("container", p["name"])],
+            "networks": sorted(n for n in networks if exists("network", n))}
