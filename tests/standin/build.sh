@@ -41,8 +41,9 @@ done
 [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "VERSION must look like 25.6.12, got '$VERSION'"
 [[ "$MIGRATION_SECONDS" =~ ^[0-9]+$ ]] || die "--migration-seconds must be a whole number, got '$MIGRATION_SECONDS'"
 
-command -v javac >/dev/null && command -v jar >/dev/null \
-  || die "a JDK is needed (javac and jar), e.g. apt-get install openjdk-17-jdk-headless"
+if ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
+  die "a JDK is needed (javac and jar), e.g. apt-get install openjdk-17-jdk-headless"
+fi
 
 if [ ! -r "$MARIADB_JAR" ]; then
   [ "$(id -u)" -eq 0 ] || die "$MARIADB_JAR is missing: install libmariadb-java (as root)"

@@ -41,7 +41,7 @@ MODES = ("ok", "eula", "bad_license", "expired_link", "truncated", "bad_checksum
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 SPECIFIC_RE = re.compile(r"^looker-(\d+)\.(\d+)(?:\.(\d+)|(-latest))?\.jar$")
 FILE_RE = re.compile(r"^/files/looker-(dependencies-)?(\d+\.\d+\.\d+)\.jar$")
-EULA_MESSAGE = ("The Looker End User License Agreement has not been accepted for this license and e-mail "
+EULA_MESSAGE = ("The Looker End User License Agreement (EULA) has not been accepted for this license and e-mail "
                 "(download API stand-in). Accept it at https://download.looker.com/validate")
 CHUNK = 256 * 1024
 

@@ -54,7 +54,7 @@ def http(method, url, body=None, timeout=15, headers=None):
 
 
 def http_json(method, url, body=None, timeout=15):
-    status, _, data = http(method, url, body, timeout)
+    status, dummy, data = http(method, url, body, timeout)
     try:
         return status, json.loads(data or b"null")
     except ValueError:

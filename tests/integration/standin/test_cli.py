@@ -68,7 +68,7 @@ def test_commands_refused(jars, workdir, args, words):
 
 
 def test_busy_port_refused(jars, workdir, free_port):
-    ports = [free_port() for _ in range(4)]
+    ports = [free_port() for dummy in range(4)]
     with socket.socket() as busy:
         busy.bind(("0.0.0.0", ports[0]))
         busy.listen()

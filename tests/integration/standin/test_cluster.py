@@ -40,7 +40,8 @@ def cluster(mariadb, jars, module_nodes, tmp_path_factory):
     fast = ["-Dstandin.scheduler.seconds=1"]
     a = module_nodes.clustered(jars["25.6.12"], db, shared, key, java_args=fast,
                                env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
-                               extra=["--ssl-provided-externally-by=lb", "--internal-analytics-connection-file", str(analytics)])
+                               extra=["--ssl-provided-externally-by=lb", "--internal-analytics-connection-file", str(analytics),
+                                      "--monitoring-port", "1552", "--apply-db-migrations", "--log-format", "text"])
     b = module_nodes.node(jars["25.6.12"], java_args=fast, env={"LKR_MASTER_KEY_FILE": str(key_file)})
     b.workdir.mkdir(parents=True)
     b.args += ["--clustered", "--hostname", b.address, "--internal-db-creds", str(db.write_yml(b.workdir / "looker-db.yml")),
@@ -120,7 +121,7 @@ def test_records_are_shared_and_acknowledged_after_commit(cluster):
 def test_model_files_on_shared_storage(cluster):
     a, b = cluster["a"], cluster["b"]
     body = f"view: orders {{ sql_table_name: orders ;; }} # {uuid.uuid4()}\n".encode()
-    status, _, data = http("PUT", a.url("/standin/models/ecommerce/orders.view.lkml"), body)
+    status, dummy, data = http("PUT", a.url("/standin/models/ecommerce/orders.view.lkml"), body)
     assert status == 201
     assert (cluster["shared"] / "models" / "ecommerce" / "orders.view.lkml").read_bytes() == body
     status, headers, data = http("GET", b.url("/standin/models/ecommerce/orders.view.lkml"))

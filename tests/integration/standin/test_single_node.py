@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -132,3 +133,39 @@ def test_http_rejects_bad_requests(jars, nodes):
     assert http("PUT", node.url("/standin/models/../../etc/passwd"), b"x")[0] in (400, 404)
     assert http("GET", node.url("/standin/models/missing.lkml"))[0] == 404
     assert http("GET", node.url("/nope"))[0] == 404
+
+
+def test_without_no_daemonize_goes_to_background(jars, tmp_path, free_port):
+    ports = [str(free_port()) for dummy in range(4)]
+    started = time.time()
+    rc, out = run_jar(jars["25.6.12"], ["start", "-p", ports[0], "--core-port", ports[1], "-n", ports[2], "-q", ports[3],
+                                        "--ssl-provided-externally-by=lb", "--concurrent-render-jobs", "0"], cwd=tmp_path)
+    assert rc == 0 and "started in the background" in out
+    assert time.time() - started < 15
+    pid = None
+    try:
+        deadline = time.time() + 30
+        while pid is None:
+            try:
+                status, dummy, body = http("GET", f"http://127.0.0.1:{ports[0]}/standin/whoami", timeout=2)
+                pid = json.loads(body)["pid"] if status == 200 else None
+            except OSError:
+                pass
+            assert pid or time.time() < deadline, (tmp_path / "log" / "looker.out").read_text()
+            time.sleep(0.2)
+        assert "--no-daemonize" in open(f"/proc/{pid}/cmdline").read().split("\0")
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            while os.path.exists(f"/proc/{pid}") and "stopped cleanly" not in (tmp_path / "log" / "looker.log").read_text():
+                time.sleep(0.1)
+
+
+def test_unreachable_database_refused_after_waiting(jars, nodes, free_port):
+    node = nodes.node(jars["25.6.12"], java_args=["-Dstandin.db.wait.seconds=2"], args=["--ssl-provided-externally-by=lb"],
+                      env={"LOOKER_DB": f"dialect=mysql&host=127.0.0.1&port={free_port()}&username=u&password=pw-not-logged&database=d"})
+    node.start()
+    assert node.alive_status() in (None, 503)
+    assert node.wait_exit(30) == 1
+    assert "application database mysql://u@127.0.0.1" in node.output() and "unreachable for 2 s" in node.output()
+    assert "pw-not-logged" not in node.output()

@@ -176,6 +176,9 @@ public final class Looker {
     private int start() {
         try {
             prepare();
+            if (!opts.noDaemonize) {
+                return daemonize();
+            }
             return run();
         } catch (Options.UsageError e) {
             usage(e.getMessage());
@@ -261,6 +264,32 @@ public final class Looker {
         } catch (IOException e) {
             throw new Refusal("cannot write the log " + workDir.resolve("log/looker.log") + ": " + Util.brief(e));
         }
+    }
+
+    /**
+     * Without --no-daemonize, Looker goes to the background and the command returns at once (which is
+     * why a systemd unit of Type=simple needs --no-daemonize). The stand-in starts itself again with
+     * --no-daemonize, detached, its output appended to log/looker.out.
+     */
+    private int daemonize() throws IOException {
+        String javaBin = ProcessHandle.current().info().command().orElse(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>();
+        cmd.add(javaBin);
+        cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        try {
+            cmd.add("-jar");
+            cmd.add(Paths.get(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
+        } catch (java.net.URISyntaxException e) {
+            throw new IOException(e);
+        }
+        cmd.addAll(opts.rawArgs);
+        cmd.add("--no-daemonize");
+        Path out = workDir.resolve("log").resolve("looker.out");
+        Process child = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(out.toFile())).redirectErrorStream(true).start();
+        Log.info("Looker stand-in " + version + " started in the background (pid " + child.pid() + "; pass --no-daemonize to stay"
+                + " in the foreground)");
+        return 0;
     }
 
     private byte[] masterKey() throws Refusal {

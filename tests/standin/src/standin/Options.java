@@ -37,6 +37,7 @@ final class Options {
 
     String command;
     final List<String> positionals = new ArrayList<>();
+    final List<String> rawArgs = new ArrayList<>();
     boolean clustered;
     boolean noDaemonize;
     boolean applyDbMigrations;
@@ -58,6 +59,7 @@ final class Options {
 
     static Options parse(String[] args) throws UsageError {
         Options o = new Options();
+        o.rawArgs.addAll(List.of(args));
         for (int k = 0; k < args.length; k++) {
             String a = args[k];
             if (!a.startsWith("-") || a.equals("-")) {
