@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import zipfile
 
-from conftest import BUILD, run_jar
+from standin_helpers import BUILD, run_jar
 
 
 def sha(path):

@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from conftest import master_key, run_jar
+from standin_helpers import master_key, run_jar
 
 KEY = master_key()
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import APP_PASSWORD, http, master_key
+from standin_helpers import APP_PASSWORD, http, master_key
 
 
 def wait_for(predicate, timeout=20, interval=0.3, what="condition"):

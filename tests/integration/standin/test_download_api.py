@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import DOWNLOAD_API, http, http_json, start_download_api
+from standin_helpers import DOWNLOAD_API, http, http_json, start_download_api
 
 LIC = {"lic": "LKR-TEST-LICENSE", "email": "ops@example.com"}
 

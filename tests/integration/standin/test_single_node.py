@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import APP_PASSWORD, http, run_jar
+from standin_helpers import APP_PASSWORD, http, run_jar
 
 
 def served_certificate(node, port="web"):

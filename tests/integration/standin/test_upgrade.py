@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import master_key
+from standin_helpers import master_key
 
 EXTERNAL_TLS = ["--ssl-provided-externally-by=lb"]
 
