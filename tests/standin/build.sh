@@ -75,7 +75,9 @@ fi
 # 2. Pack both jars once per version and options.
 KEY="$VERSION-$SRC_HASH-m$MIGRATION_SECONDS-$FAIL_MIGRATION"
 BUILT="$CACHE/jars-$KEY"
-if [ ! -f "$BUILT/looker.jar" ] || [ ! -f "$BUILT/looker-dependencies.jar" ]; then
+complete() { [ -f "$BUILT/looker.jar" ] && [ -f "$BUILT/looker-dependencies.jar" ]; }
+if [ -d "$BUILT" ] && ! complete; then rm -rf "$BUILT"; fi   # only by hand: builds are moved in whole
+if ! complete; then
   work=$(mktemp -d "$CACHE/tmp.jars.XXXXXX")
   mkdir -p "$work/core/standin" "$work/deps/standin" "$work/out"
   # Core: the stand-in's node classes and the release it was built as.
@@ -98,14 +100,13 @@ if [ ! -f "$BUILT/looker.jar" ] || [ ! -f "$BUILT/looker-dependencies.jar" ]; th
   done
   mkdir -p "$work/final"
   mv "$work/out/looker.jar" "$work/out/looker-dependencies.jar" "$work/final/"
-  rm -rf "$BUILT"
-  mv -T "$work/final" "$BUILT" 2>/dev/null || true
+  mv -T "$work/final" "$BUILT" 2>/dev/null || true   # a parallel build of the same key may have won: same bytes
   rm -rf "$work"
 fi
 
 mkdir -p "$OUTDIR"
-cp "$BUILT/looker.jar" "$OUTDIR/looker.jar.tmp"
-cp "$BUILT/looker-dependencies.jar" "$OUTDIR/looker-dependencies.jar.tmp"
-mv -f "$OUTDIR/looker.jar.tmp" "$OUTDIR/looker.jar"
-mv -f "$OUTDIR/looker-dependencies.jar.tmp" "$OUTDIR/looker-dependencies.jar"
+for name in looker.jar looker-dependencies.jar; do
+  cp "$BUILT/$name" "$OUTDIR/.$name.$$"
+  mv -f "$OUTDIR/.$name.$$" "$OUTDIR/$name"
+done
 echo "build.sh: Looker stand-in $VERSION (build $BUILD_ID, migration ${MIGRATION_SECONDS}s$([ "$FAIL_MIGRATION" = true ] && echo ', failing')) in $OUTDIR"

@@ -31,8 +31,9 @@ RELEASES = {
     "25.8.3": ["--migration-seconds", "3"],
     "25.9.0": ["--migration-seconds", "1", "--fail-migration"],
 }
-DB_NET = "lkr-standin-net"
-DB_HOST = "lkr-standin-db"
+# Per-session names: two runs of these tests on one machine must not remove each other's host.
+DB_NET = f"lkr-standin-net-{os.getpid()}"
+DB_HOST = f"lkr-standin-db-{os.getpid()}"
 ADMIN_PASSWORD = "standin-admin-pw"
 APP_USER = "looker"
 APP_PASSWORD = "Sup3r-s3cret-app-pw"

@@ -274,6 +274,10 @@ public final class Looker {
     private int daemonize() throws IOException {
         String javaBin = ProcessHandle.current().info().command().orElse(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>();
+        // The child starts once this JVM is gone, so that ports its JAVAARGS open (JMX...) are free again.
+        cmd.add("/bin/sh");
+        cmd.add("-c");
+        cmd.add("sleep 1; exec \"$0\" \"$@\"");
         cmd.add(javaBin);
         cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
         try {
