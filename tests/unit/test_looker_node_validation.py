@@ -1,0 +1,198 @@
+"""Bad input to the looker_node role fails in tasks/validate.yml, before any host is changed,
+with a message that names the variable, the bad value and the fix.
+
+Each test builds a small cluster inventory on the controller (add_host, connection local) and runs
+the role's validation on it; one good configuration passes, so a failure is the rule under test.
+"""
+import copy
+
+import pytest
+
+BASE = {
+    "looker_node_version": "25.6.12",
+    "looker_node_jar_source": "api",
+    "looker_node_license_key": "LICENSE-KEY-UNIT",
+    "looker_node_license_email": "ops@example.com",
+    "looker_node_db_host": "db-a1.example.com",
+    "looker_node_db_password": "db-password-unit",
+    "looker_node_analytics_db_host": "",
+    "looker_node_master_key": "bG9va2Vyb3BzLXVuaXQtdGVzdC1tYXN0ZXIta2V5LTE=",
+    "looker_node_memory_mb": 16384,
+}
+NODES = {
+    "node-a": {"looker_node_cluster_address": "10.1.2.3", "looker_node_scheduler": True, "looker_node_render": False},
+    "node-b": {"looker_node_cluster_address": "10.1.2.4", "looker_node_scheduler": False, "looker_node_render": True},
+}
+
+
+def plays(nodes, extra_tasks=()):
+    add = [
+        {
+            "name": f"Add {name}",
+            "ansible.builtin.add_host": dict({"name": name, "groups": ["looker_nodes"], "ansible_connection": "local"}, **hostvars),
+        }
+        for name, hostvars in nodes.items()
+    ]
+    return [
+        {"name": "Inventory", "hosts": "localhost", "gather_facts": False, "tasks": add},
+        {
+            "name": "Validate",
+            "hosts": "looker_nodes",
+            "gather_facts": False,
+            "tasks": [
+                {"name": "Validate", "ansible.builtin.include_role": {"name": "lookerops.cluster.looker_node", "tasks_from": "validate", "public": True}},
+                *extra_tasks,
+            ],
+        },
+    ]
+
+
+class Result:
+    """A play's result with its output on one line (Ansible wraps long messages)."""
+
+    def __init__(self, result):
+        self.failed = result.failed
+        self.raw = result.output
+        self.output = " ".join(result.output.split())
+
+
+def run(run_play, nodes=None, **overrides):
+    extra = dict(BASE, **overrides)
+    return Result(run_play(plays(copy.deepcopy(nodes or NODES)), extra))
+
+
+def test_a_good_cluster_passes(run_play):
+    result = run(run_play)
+    assert not result.failed, result.output
+    assert "ok=" in result.output
+
+
+def test_duplicate_cluster_address_is_refused(run_play):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-b"]["looker_node_cluster_address"] = "10.1.2.3"
+    result = run(run_play, nodes)
+    assert result.failed
+    assert "Two nodes of one cluster would announce the same address with -H: 10.1.2.3 on node-a and node-b" in result.output
+    assert "set looker_node_cluster_address" in result.output
+
+
+def test_heap_larger_than_ram_is_refused(run_play):
+    result = run(run_play, looker_node_heap_mb=20000)
+    assert result.failed
+    assert "looker_node_heap_mb is 20000 MB but node-a has 16384 MB of RAM" in result.output
+    assert "the heap would be larger than the RAM" in result.output
+
+
+def test_missing_license_without_offline_jars_is_refused(run_play):
+    result = run(run_play, looker_node_license_key="")
+    assert result.failed
+    assert 'looker_node_jar_source is "api" (Looker\'s download API) but looker_node_license_key is not set' in result.output
+    assert 'looker_node_jar_source "url" (an internal mirror) or "file"' in result.output
+
+
+def test_offline_jars_need_no_license(run_play):
+    result = run(
+        run_play,
+        looker_node_license_key="",
+        looker_node_license_email="",
+        looker_node_jar_source="file",
+        looker_node_jar_src="/srv/jars/looker.jar",
+        looker_node_dependencies_src="/srv/jars/looker-dependencies.jar",
+        looker_node_jar_sha256="a" * 64,
+        looker_node_dependencies_sha256="b" * 64,
+    )
+    assert not result.failed, result.output
+
+
+def test_offline_jars_need_an_exact_release(run_play):
+    result = run(
+        run_play,
+        looker_node_jar_source="url",
+        looker_node_version="25.6",
+        looker_node_jar_src="https://mirror.example/looker.jar",
+        looker_node_dependencies_src="https://mirror.example/looker-dependencies.jar",
+        looker_node_jar_sha256="a" * 64,
+        looker_node_dependencies_sha256="b" * 64,
+    )
+    assert result.failed
+    assert 'an exact looker_node_version such as "25.6.12" (now "25.6")' in result.output
+
+
+@pytest.mark.parametrize("version", ["25.x", "v25.6", "25.6.12.1", "newest"])
+def test_unknown_version_format_is_refused(run_play, version):
+    result = run(run_play, looker_node_version=version)
+    assert result.failed
+    assert f'looker_node_version is "{version}", which is not a Looker release' in result.output
+    assert 'an exact release such as "25.6.12"' in result.output
+
+
+def test_different_releases_in_one_cluster_are_refused(run_play):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-b"]["looker_node_version"] = "25.8.1"
+    result = Result(run_play(plays(nodes), {k: v for k, v in BASE.items() if k != "looker_node_version"} | {"looker_version": "25.6.12"}))
+    assert result.failed
+    assert "The nodes of one cluster ask for different releases: node-a: 25.6.12, node-b: 25.8.1" in result.output
+
+
+def test_cluster_needs_the_master_key(run_play):
+    result = run(run_play, looker_node_master_key="")
+    assert result.failed
+    assert "looker_node_clustered is true but looker_node_master_key is not set" in result.output
+
+
+def test_master_key_must_be_32_bytes(run_play):
+    result = run(run_play, looker_node_master_key="c2hvcnQ=")
+    assert result.failed
+    assert "looker_node_master_key is not a base64-encoded 32-byte key" in result.output
+    assert "c2hvcnQ=" not in result.output
+
+
+def test_render_jobs_that_leave_no_heap_are_refused(run_play):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-b"]["looker_node_render_jobs"] = 6
+    result = run(run_play, nodes)
+    assert result.failed
+    assert "node-b has 16384 MB of RAM; after 20% for the OS and 6 render job(s) of 2048 MB, the heap would be 819 MB" in result.output
+
+
+def test_embedded_database_cannot_be_clustered(run_play):
+    result = run(run_play, looker_node_app_db="embedded")
+    assert result.failed
+    assert 'looker_node_clustered is true but looker_node_app_db is "embedded"' in result.output
+
+
+def test_shared_storage_inside_install_dir_is_refused(run_play):
+    result = run(run_play, looker_node_shared_storage_dir="/home/looker/looker/share")
+    assert result.failed
+    assert "one is inside the other" in result.output
+
+
+def test_scheduler_threads_above_twice_the_cpus_warn(run_play):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-a"]["looker_node_scheduler_threads"] = 64
+    nodes["node-a"]["looker_node_cpus"] = 4
+    result = run(run_play, nodes)
+    assert not result.failed, result.output
+    assert "WARNING: looker_node_scheduler_threads is 64 on node-a, more than twice its 4 CPUs (looker_node_cpus)" in result.output
+
+
+@pytest.mark.parametrize(
+    "memory, render, jobs, heap",
+    [
+        (8192, False, 2, 4915),  # 60% of 8 GB
+        (65536, True, 6, 39321),  # 64 GB, 6 render jobs: the 60% rule holds (seed example)
+        (65536, True, 16, 19660),  # dedicated render node: about 30% (20 GB) (seed example)
+        (16384, True, 2, 9011),  # 80% of 16 GB less 2 x 2 GB is below 60%
+    ],
+)
+def test_heap_follows_the_60_percent_rule_less_the_render_budget(run_play, memory, render, jobs, heap):
+    nodes = {"node-a": {"looker_node_cluster_address": "10.1.2.3", "looker_node_render": render, "looker_node_render_jobs": jobs}}
+    check = {
+        "name": "Check the heap",
+        "ansible.builtin.assert": {
+            "that": [f"__looker_node_heap | int == {heap}", f"'-Xmx{heap}m' in __looker_node_java_args"],
+            "fail_msg": "heap {{ __looker_node_heap }}",
+        },
+    }
+    result = run_play(plays(nodes, [check]), dict(BASE, looker_node_memory_mb=memory))
+    assert not result.failed, result.output
