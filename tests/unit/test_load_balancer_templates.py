@@ -1,0 +1,174 @@
+"""The load_balancer templates (HAProxy, nginx, keepalived, nftables) rendered with the role's own
+defaults and vars on an inventory built in the play, and checked for what a user relies on.
+
+When haproxy, nginx or nft are installed on the machine running the tests, the rendered files are
+also checked by the daemon itself (as the role's `validate:` does on the hosts).
+"""
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = ROOT / "roles" / "load_balancer"
+
+INVENTORY = [
+    ("lkr-node1", ["looker_nodes", "looker_appdb_primary"], {"looker_cluster_address": "10.89.0.11"}),
+    ("lkr-node2", ["looker_nodes"], {"looker_cluster_address": "10.89.0.12"}),
+    ("lkr-db2", ["looker_appdb_replica"], {"looker_cluster_address": "10.89.0.32"}),
+    ("lkr-fs1", ["looker_storage"], {"looker_cluster_address": "fd00:89::41"}),
+    ("lkr-lb1", ["looker_lb"], {"looker_cluster_address": "10.89.0.21"}),
+    ("lkr-lb2", ["looker_lb"], {"looker_cluster_address": "10.89.0.22"}),
+]
+
+
+def render(run_play, tmp_path, host, variants, extra_vars=None):
+    """Render (template, variant vars) pairs as `host`; return {name: text}."""
+    add = [{
+        "name": f"Add {name}", "ansible.builtin.add_host": {
+            "name": name, "groups": groups, "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}", **hostvars},
+    } for name, groups, hostvars in INVENTORY]
+    tasks = []
+    for name, (template, variant) in variants.items():
+        tasks.append({
+            "name": f"Render {name}",
+            "ansible.builtin.template": {"src": str(ROLE / "templates" / template), "dest": str(tmp_path / name), "mode": "0644"},
+            "vars": variant,
+            "delegate_to": "localhost",
+        })
+    play = [
+        {"hosts": "localhost", "gather_facts": False, "tasks": add},
+        {"hosts": host, "gather_facts": False,
+         "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
+         "tasks": tasks},
+    ]
+    result = run_play(play, extra_vars=extra_vars)
+    assert result.rc == 0, result.output
+    return {name: (tmp_path / name).read_text() for name in variants}
+
+
+def lines(text):
+    return [line.strip() for line in text.splitlines()]
+
+
+def daemon_check(argv, text, tmp_path, name):
+    if not shutil.which(argv[0]):
+        return
+    path = tmp_path / f"check-{name}"
+    path.write_text(text)
+    proc = subprocess.run(argv + [str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_haproxy_layer4_default(run_play, tmp_path):
+    cfg = render(run_play, tmp_path, "lkr-lb1", {"haproxy.cfg": ("haproxy.cfg.j2", {})})["haproxy.cfg"]
+    got = lines(cfg)
+    assert got[0].startswith("#") and "Ansible managed" in cfg
+    assert "mode tcp" in got and "mode http" not in got
+    assert "bind :443" in got and "bind :19999" in got
+    assert "timeout client 3600s" in got and "timeout server 3600s" in got and "timeout tunnel 3600s" in got
+    assert "stats socket /run/haproxy/admin.sock mode 660 level admin" in got
+    assert "http-check send meth GET uri /alive ver HTTP/1.1 hdr Host localhost" in got
+    assert "default-server inter 1s fastinter 1s downinter 1s fall 2 rise 2 on-marked-down shutdown-sessions" in got
+    # Looker's TLS passes through; the checks speak TLS to the node's self-signed certificate.
+    assert "server lkr-node1 10.89.0.11:9999 check check-ssl verify none" in got
+    assert "server lkr-node2 10.89.0.12:9999 check check-ssl verify none" in got
+    assert "server lkr-node1 10.89.0.11:19999 track looker_ui/lkr-node1" in got
+    assert "balance roundrobin" in got and "balance source" not in got and "cookie" not in cfg.replace("# ", "")
+    assert "option redispatch 1" in got and "retries 2" in got
+    daemon_check(["haproxy", "-c", "-q", "-f"], cfg, tmp_path, "haproxy")
+
+
+def test_haproxy_layer7_sticky_and_layer4_sticky(run_play, tmp_path):
+    out = render(run_play, tmp_path, "lkr-lb1", {
+        "l7": ("haproxy.cfg.j2", {"load_balancer_tls_mode": "terminate", "load_balancer_sticky": True}),
+        "l4": ("haproxy.cfg.j2", {"load_balancer_sticky": True, "load_balancer_api_enabled": False,
+                                  "load_balancer_backend_hosts": ["lkr-node1", {"name": "extra", "address": "10.89.0.99"}]}),
+    })
+    l7 = lines(out["l7"])
+    assert "mode http" in l7 and "option forwardfor" in l7
+    assert "bind :443 ssl crt /etc/ssl/lookerops/looker-lb.pem alpn http/1.1" in l7
+    assert "bind :19999 ssl crt /etc/ssl/lookerops/looker-lb.pem alpn http/1.1" in l7
+    assert "http-request set-header X-Forwarded-Proto https" in l7
+    assert "cookie LOOKERLB insert indirect nocache httponly secure" in l7
+    # Plain HTTP to the nodes (they run with --ssl-provided-externally-by).
+    assert "server lkr-node1 10.89.0.11:9999 check cookie lkr-node1" in l7
+    assert "server lkr-node2 10.89.0.12:19999 track looker_ui/lkr-node2 cookie lkr-node2" in l7
+    l4 = lines(out["l4"])
+    assert "balance source" in l4 and "hash-type consistent" in l4
+    assert "server extra 10.89.0.99:9999 check check-ssl verify none" in l4
+    assert "frontend looker_api" not in l4
+
+
+def test_nginx_layer4_and_layer7(run_play, tmp_path):
+    out = render(run_play, tmp_path, "lkr-lb1", {
+        "l4": ("nginx.conf.j2", {"load_balancer_sticky": True}),
+        "l7": ("nginx.conf.j2", {"load_balancer_tls_mode": "terminate", "load_balancer_sticky": True}),
+        "l4rr": ("nginx.conf.j2", {"load_balancer_balance": "leastconn"}),
+    })
+    l4 = lines(out["l4"])
+    assert "stream {" in l4 and "http {" not in l4
+    assert "include /etc/nginx/modules-enabled/*.conf;" in l4
+    assert l4.count("hash $remote_addr consistent;") == 2
+    assert "server 10.89.0.11:9999 max_fails=1 fail_timeout=10s;" in l4
+    assert "server 10.89.0.12:19999 max_fails=1 fail_timeout=10s;" in l4
+    assert "listen 443;" in l4 and "listen 19999;" in l4
+    assert "proxy_timeout 3600s;" in l4 and "proxy_next_upstream on;" in l4
+    l7 = lines(out["l7"])
+    assert "http {" in l7 and "stream {" not in l7
+    assert l7.count("ip_hash;") == 2
+    assert "listen 443 ssl;" in l7 and "ssl_certificate_key /etc/ssl/lookerops/looker-lb.pem.key;" in l7
+    assert "proxy_read_timeout 3600s;" in l7 and "proxy_pass http://looker_ui;" in l7
+    assert "proxy_next_upstream error timeout http_502 http_503;" in l7
+    assert lines(out["l4rr"]).count("least_conn;") == 2
+    # nginx -t needs the modules and paths of an installed nginx; the molecule scenario checks it there.
+
+
+def test_keepalived_pair(run_play, tmp_path):
+    out = render(run_play, tmp_path, "lkr-lb2", {"keepalived.conf": ("keepalived.conf.j2", {
+        "load_balancer_vip": "10.89.0.250", "load_balancer_vip_interface": "eth0", "load_balancer_vrrp_password": "s3cret"})})
+    got = lines(out["keepalived.conf"])
+    assert "10.89.0.250/24 dev eth0" in got
+    assert "unicast_src_ip 10.89.0.22" in got and "10.89.0.21" in got
+    assert "priority 140" in got  # the second balancer of the group
+    assert 'script "/usr/bin/systemctl is-active --quiet haproxy"' in got
+    assert "auth_pass s3cret" in got
+
+
+def test_nftables_table_of_a_node_that_is_also_the_database(run_play, tmp_path):
+    out = render(run_play, tmp_path, "lkr-node1", {"nft": ("lookerops-cluster.nft.j2", {})},
+                 extra_vars={"looker_admin_networks": ["192.168.50.0/24"],
+                             "load_balancer_firewall_appdb_extra_sources": ["10.89.0.40"]})
+    nft = out["nft"]
+    got = lines(nft)
+    assert got[0].startswith("#") and "Ansible managed" in nft
+    assert "table inet lookerops_cluster" in got and "delete table inet lookerops_cluster" in got
+    assert 'tcp dport 22 accept comment "SSH is never restricted"' in got
+    assert got.index('tcp dport 22 accept comment "SSH is never restricted"') < got.index(
+        'meta l4proto tcp th dport { 1551, 61616, 9999, 19999, 3306 } reject with tcp reset comment "everyone else"')
+    # Each set holds exactly the hosts allowed by the inventory.
+    text = " ".join(got)
+    assert "set looker_cluster_v4 { type ipv4_addr flags interval auto-merge elements = { 10.89.0.11, 10.89.0.12 } }" in text
+    assert "set looker_web_v4 { type ipv4_addr flags interval auto-merge elements = { 10.89.0.21, 10.89.0.22, 192.168.50.0/24 } }" in text
+    assert "set appdb_v4 { type ipv4_addr flags interval auto-merge elements = { 10.89.0.11, 10.89.0.12, 10.89.0.32, 10.89.0.40 } }" in text
+    assert "set storage_v4" not in text  # node1 is no storage server
+    assert 'meta l4proto { tcp, udp } th dport { 1551, 61616 } ip saddr @looker_cluster_v4 accept comment "looker_cluster"' in got
+    assert 'meta l4proto { tcp, udp } th dport { 3306 } ip saddr @appdb_v4 accept comment "appdb"' in got
+    daemon_check(["nft", "-c", "-f"], nft, tmp_path, "nft")
+
+
+def test_nftables_storage_ipv6_and_drop(run_play, tmp_path):
+    out = render(run_play, tmp_path, "lkr-fs1", {"nft": ("lookerops-cluster.nft.j2", {"load_balancer_firewall_action": "drop"})})
+    text = " ".join(lines(out["nft"]))
+    assert "set storage_v4 { type ipv4_addr flags interval auto-merge elements = { 10.89.0.11, 10.89.0.12 } }" in text
+    assert "set storage_v6 { type ipv6_addr flags interval auto-merge elements = { fd00:89::41 } }" in text
+    assert ("meta l4proto { tcp, udp } th dport { 111, 2049, 662, 20048, 32769, 32803, 24007-24008, 49152-49251 } drop "
+            'comment "everyone else"') in text
+    assert "reject" not in text
+
+
+def test_nftables_of_a_balancer_restricts_nothing(run_play, tmp_path):
+    out = render(run_play, tmp_path, "lkr-lb1", {"nft": ("lookerops-cluster.nft.j2", {})})
+    got = lines(out["nft"])
+    assert not [line for line in got if "reject" in line or "drop" in line or line.startswith("set ")]
+    assert 'tcp dport 22 accept comment "SSH is never restricted"' in got
