@@ -330,3 +330,22 @@ def test_the_server_checks_a_configuration_before_it_is_installed():
         assert result.rc == 1, bad
         assert "[ERROR]" in result.stderr, (bad, result.stderr)
     PRIMARY.run("rm -f /tmp/lkr-bad.cnf")
+
+
+def test_backup_retention_keeps_recent_dumps_and_the_minimum():
+    """Dumps older than mysql_appdb_backup_retention_days (14) go, but never below keep_min (3)."""
+    folder = "/var/backups/mysql_appdb"
+    old = ["looker-2000010{}T000000Z.sql.gz".format(i) for i in range(1, 5)]
+    for name in old:
+        PRIMARY.run("cd {0} && echo old | gzip > {1} && sha256sum {1} > {1}.sha256 && "
+                    "touch -d '30 days ago' {1} {1}.sha256".format(folder, name))
+    assert PRIMARY.run("systemctl start lookerops-appdb-backup.service").rc == 0
+    left = PRIMARY.run("cd {} && ls -1 looker-*.sql.gz | sort -r".format(folder)).stdout.split()
+    recent = [name for name in left if name not in old]
+    assert recent, left
+    # Every recent dump stays; old ones only fill up to keep_min, newest first.
+    kept_old = [name for name in left if name in old]
+    assert kept_old == sorted(old, reverse=True)[:max(0, 3 - len(recent))], left
+    for name in set(old) - set(kept_old):
+        assert not PRIMARY.file("{}/{}.sha256".format(folder, name)).exists
+    PRIMARY.run("cd {} && rm -f {}".format(folder, " ".join(n + " " + n + ".sha256" for n in old)))
