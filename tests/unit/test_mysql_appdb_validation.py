@@ -155,11 +155,13 @@ BAD = [
     pytest.param({"mysql_appdb_thread_concurrency": 5000}, [], None,
                  "mysql_appdb_thread_concurrency is 5000", id="thread-concurrency"),
     pytest.param({"mysql_appdb_looker_hosts": ["%"]}, [], None,
-                 "The Looker accounts would be allowed from ['%']: it must be a non-empty list of addresses", id="looker-hosts-wildcard"),
+                 "The Looker accounts would be allowed from ['%']: it must be a non-empty list of IP addresses", id="looker-hosts-wildcard"),
     pytest.param({"mysql_appdb_looker_hosts": ["10.0.1.%"]}, [], None,
                  "The Looker accounts would be allowed from ['10.0.1.%']", id="looker-hosts-partial-wildcard"),
     pytest.param({"mysql_appdb_looker_hosts": ["10.0.1.11", ""]}, [], None,
                  "The Looker accounts would be allowed from ['10.0.1.11', '']", id="looker-hosts-blank"),
+    pytest.param({"mysql_appdb_looker_hosts": ["looker-a1.example.com"]}, [], None,
+                 "The Looker accounts would be allowed from ['looker-a1.example.com']", id="looker-hosts-hostname"),
     pytest.param({"mysql_appdb_replica_hosts": ["%"]}, [], None,
                  "The replication account would be allowed from ['%']", id="replica-hosts-wildcard"),
     pytest.param({}, ["mysql_appdb_replication_password"], None,
@@ -195,6 +197,11 @@ def test_bad_input_is_refused(run_play, tmp_path, overrides, drop, db_facts, mes
     assert message in result.output
     # Nothing after the validation ran (include_role stops at the first failed check).
     assert "Install the database server" not in result.output
+
+
+def test_ip_netmask_and_ipv6_account_hosts_are_accepted(run_play, tmp_path):
+    result = run(run_play, tmp_path, {"mysql_appdb_looker_hosts": ["10.0.1.0/255.255.255.0", "10.0.2.7", "fd00::17"]})
+    assert not result.failed, result.output
 
 
 def test_no_looker_node_in_the_site_is_refused(run_play, tmp_path):
