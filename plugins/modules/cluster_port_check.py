@@ -84,7 +84,7 @@ options:
   rules:
     description:
       - What each destination's firewall lets in, for the static check - a dict of destination name to a list of rules,
-        each C({name, ports, sources}) where O(rules) C(sources) are addresses or networks.
+        each C({name, ports, sources}) with C(sources) the addresses or networks (CIDR) it lets in on C(ports).
       - A destination missing here is not checked statically.
     type: dict
     default: {}

@@ -71,7 +71,7 @@ def test_first_balancer_holds_the_virtual_ip_and_ends_tls_with_the_generated_cer
 
 
 def test_ip_hash_keeps_a_client_on_one_node():
-    seen = {get("/whoami")[1] for _ in range(10)}
+    seen = {get("/whoami")[1] for attempt in range(10)}
     assert len(seen) == 1, seen
 
 
@@ -79,7 +79,7 @@ def test_a_dead_backend_is_skipped():
     node = get("/whoami")[1]
     host(node).check_output("systemctl stop backend-9999")
     try:
-        others = [get("/whoami")[1] for _ in range(5)]
+        others = [get("/whoami")[1] for attempt in range(5)]
         assert set(others) == set(NODES) - {node}, others
     finally:
         host(node).check_output("systemctl start backend-9999")
