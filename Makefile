@@ -1,5 +1,11 @@
 # Entry points; the work is done by tools/test and tools/sandbox (readable bash, no make magic).
-.PHONY: test check lint sanity units integration venv sandbox sandbox-clean
+.PHONY: demo demo-down test check lint sanity units integration venv sandbox sandbox-clean
+
+demo:            ## a whole cluster on sandbox hosts of this machine; prints the URL
+	tools/demo up
+
+demo-down:       ## remove the demo's hosts
+	tools/demo down
 
 test:            ## everything CI runs: lint, sanity, unit tests, tests on sandbox hosts
 	tools/test all
