@@ -226,7 +226,11 @@ class LookerJars(object):
         return (record.get("version") if recorded else None), jar_sum, dep_sum
 
     def replace(self, new_jar, new_dependencies, version, jar_sum, dep_sum, backup):
+        # The staged files are private temporary files (0600): give the jars the mode a new file
+        # gets from the umask, as documented for `mode`; an explicit mode is applied afterwards.
+        mode = default_file_mode()
         for current, new in ((self.jar, new_jar), (self.dependencies, new_dependencies)):
+            os.chmod(new, mode)
             if backup and os.path.exists(current):
                 os.rename(current, current + ".previous")
             os.rename(new, current)
@@ -238,6 +242,13 @@ class LookerJars(object):
             json.dump({"version": version, "sha256": jar_sum, "dependencies_sha256": dep_sum}, stream, indent=2, sort_keys=True)
         os.chmod(tmp, 0o644)
         os.rename(tmp, self.record)
+
+
+def default_file_mode():
+    """The mode of a new regular file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def validate(module):
