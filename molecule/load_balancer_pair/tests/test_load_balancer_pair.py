@@ -1,6 +1,7 @@
-"""nginx at Layer 7 with a pair of balancers sharing a virtual IP: TLS ends on the balancer with a
-generated certificate, ip_hash keeps a client on one node, a dead backend is skipped (passive
-check), and the virtual IP moves to the other balancer when nginx stops on the first and comes back.
+"""Layer 7 with a pair of balancers sharing a virtual IP, nginx on the first and HAProxy on the
+second: TLS ends on the balancer with a generated certificate, ip_hash (nginx) and a cookie
+(HAProxy) keep a client on one node, a dead backend is skipped, and the virtual IP moves to the
+second balancer when nginx stops on the first, and comes back.
 
 Requests go from this controller to the virtual IP, inside the scenario's own podman network.
 """
@@ -24,9 +25,10 @@ def host(name):
     return testinfra.get_host(f"podman://{name}")
 
 
-def get(path, port=443, timeout=5):
-    with urllib.request.urlopen(f"https://{VIP}:{port}{path}", timeout=timeout, context=CONTEXT) as answer:
-        return answer.status, answer.read().decode().strip()
+def get(path, port=443, timeout=5, address=None, headers=None):
+    request = urllib.request.Request(f"https://{address or VIP}:{port}{path}", headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout, context=CONTEXT) as answer:
+        return answer.status, answer.read().decode().strip(), answer.headers
 
 
 def holder():
@@ -53,10 +55,10 @@ def answers():
 
 
 def test_both_balancers_run_a_checked_configuration():
-    for lb in (LB1, LB2):
+    for lb, engine, check in ((LB1, "nginx", "nginx -t -q"), (LB2, "haproxy", "haproxy -c -q -f /etc/haproxy/haproxy.cfg")):
         lb_host = host(lb)
-        assert lb_host.service("nginx").is_running and lb_host.service("keepalived").is_running
-        assert lb_host.run("nginx -t -q").rc == 0
+        assert lb_host.service(engine).is_running and lb_host.service("keepalived").is_running
+        assert lb_host.run(check).rc == 0
         assert lb_host.run("keepalived --config-test --use-file /etc/keepalived/keepalived.conf").rc == 0
 
 
@@ -73,6 +75,17 @@ def test_first_balancer_holds_the_virtual_ip_and_ends_tls_with_the_generated_cer
 def test_ip_hash_keeps_a_client_on_one_node():
     seen = {get("/whoami")[1] for attempt in range(10)}
     assert len(seen) == 1, seen
+
+
+def test_haproxy_layer7_sticks_with_a_cookie():
+    address = host(LB2).check_output("hostname -I").split()[0]
+    plain = [get("/whoami", address=address) for attempt in range(4)]
+    assert {body for _status, body, _headers in plain} == set(NODES)  # round robin without the cookie
+    cookie = plain[0][2]["Set-Cookie"].split(";")[0]
+    assert cookie.startswith("LOOKERLB=") and "Secure" in plain[0][2]["Set-Cookie"]
+    kept = {get("/whoami", address=address, headers={"Cookie": cookie})[1] for attempt in range(6)}
+    assert kept == {plain[0][1]}
+    assert get("/whoami", port=19999, address=address)[1] in NODES
 
 
 def test_a_dead_backend_is_skipped():
