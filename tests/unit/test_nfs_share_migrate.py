@@ -19,6 +19,8 @@ def move_play(src, dst, copy=True):
             "ansible_python_interpreter": sys.executable,
             "nfs_share_looker_user": "root",
             "nfs_share_looker_group": "root",
+            "nfs_share_looker_uid": 0,
+            "nfs_share_looker_gid": 0,
         },
         "tasks": [{
             "name": "Move one directory",
@@ -146,6 +148,8 @@ def migrate_play(looker_dir, share):
             "ansible_python_interpreter": sys.executable,
             "nfs_share_looker_user": "root",
             "nfs_share_looker_group": "root",
+            "nfs_share_looker_uid": 0,
+            "nfs_share_looker_gid": 0,
             "nfs_share_migrate_from": str(looker_dir),
             "nfs_share_mount_point": str(share),
         },
