@@ -69,7 +69,9 @@ def test_haproxy_layer4_default(run_play, tmp_path):
     assert "timeout client 3600s" in got and "timeout server 3600s" in got and "timeout tunnel 3600s" in got
     assert "stats socket /run/haproxy/admin.sock mode 660 level admin" in got
     assert "http-check send meth GET uri /alive ver HTTP/1.1 hdr Host localhost" in got
-    assert "default-server inter 1s fastinter 1s downinter 1s fall 2 rise 2 on-marked-down shutdown-sessions" in got
+    assert "default-server inter 1s fastinter 1s downinter 1s fall 2 rise 2" in got
+    # A node marked down keeps its open sessions: a busy JVM that misses two checks must not lose its running queries.
+    assert not [line for line in got if "shutdown-sessions" in line and not line.startswith("#")]
     # Looker's TLS passes through; the checks speak TLS to the node's self-signed certificate.
     assert "server lkr-node1 10.89.0.11:9999 check check-ssl verify none" in got
     assert "server lkr-node2 10.89.0.12:9999 check check-ssl verify none" in got

@@ -89,6 +89,13 @@ def test_cluster_ports_open_between_nodes_refused_from_the_outsider():
             assert refused.rc != 0 and "Connection refused" in refused.stdout, (dest, port, refused.stdout)
 
 
+def test_ssh_is_accepted_before_any_restriction():
+    for name in (NODE1, NODE2, LB):
+        rules = [line.strip() for line in host(name).check_output("nft list chain inet lookerops_cluster input").splitlines()]
+        ssh = rules.index('tcp dport 22 accept comment "SSH is never restricted"')
+        assert all(ssh < i for i, rule in enumerate(rules) if "reject" in rule or "drop" in rule), rules
+
+
 def test_node_web_ports_only_from_the_balancer():
     for port in (9999, 19999):
         assert host(LB).run(f"timeout 3 bash -c 'exec 3<>/dev/tcp/{NODE1}/{port}'").rc == 0
