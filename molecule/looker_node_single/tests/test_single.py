@@ -122,6 +122,21 @@ def test_check_mode_reports_no_change():
     assert lib.recap(out)[NODE]["changed"] == 0, out[-4000:]
 
 
+def test_check_mode_on_a_fresh_host_previews_without_changing_it(node):
+    """A user, service and directory that do not exist yet stand for a fresh host."""
+    pid = lib.main_pid(node)
+    fresh = {"looker_node_user": "lookerfresh", "looker_node_group": "lookerfresh", "looker_node_uid": "9100",
+             "looker_node_gid": "9100", "looker_node_home": "/home/lookerfresh", "looker_node_service_name": "lookerfresh"}
+    args = [a for k, v in fresh.items() for a in ("-e", f"{k}={v}")]
+    out = lib.run_playbook("converge.yml", "--check", *args)[1]
+    assert lib.recap(out)[NODE]["changed"] > 0
+    assert "Check mode on a host without the lookerfresh user: the role would create it" in " ".join(out.split())
+    assert not node.user("lookerfresh").exists
+    assert not node.file("/home/lookerfresh").exists
+    assert not node.file("/etc/systemd/system/lookerfresh.service").exists
+    assert lib.main_pid(node) == pid
+
+
 def test_a_change_of_release_replaces_the_jars_and_restarts():
     jars = lib.EPHEMERAL / "jars" / "25.7.2"
     extra = {
