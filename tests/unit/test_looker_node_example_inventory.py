@@ -105,3 +105,36 @@ def test_example_variables_give_every_node_its_sites_database_and_flags(run_play
     assert not result.failed, result.output
     for host in EXPECTED:
         assert f"ok: [{host}]" in result.output
+
+
+def test_tls_at_the_load_balancer_moves_the_health_checks_there(run_play, tmp_path):
+    check = {
+        "name": "Check the health check host and the flags",
+        "ansible.builtin.assert": {
+            "that": [
+                "looker_node_health_check_host == ('lb-b1.example.com' if inventory_hostname == 'looker-b1.example.com' else 'lb-a1.example.com')",
+                "__looker_node_scheme == 'http'",
+                "'--ssl-provided-externally-by=lb.example.com' in __looker_node_looker_args",
+            ],
+            "fail_msg": "{{ inventory_hostname }}: {{ looker_node_health_check_host }} {{ __looker_node_looker_args }}",
+        },
+    }
+    play = [{
+        "name": "Validate the example inventory's nodes",
+        "hosts": "looker_nodes",
+        "gather_facts": False,
+        "tasks": [
+            {"name": "Validate", "ansible.builtin.include_role": {"name": "lookerops.cluster.looker_node", "tasks_from": "validate",
+                                                                  "public": True}},
+            check,
+        ],
+    }]
+    extra = {
+        "vault_looker_db_readonly_password": "example-readonly-password",
+        "vault_looker_master_key": "bG9va2Vyb3BzLWV4YW1wbGUtaW52ZW50b3J5LWtleTE=",
+        "looker_node_memory_mb": 65536,
+        "looker_node_ssl_provided_externally_by": "lb.example.com",
+    }
+    result = run_play(play, extra, extra_args=("-i", str(inventory(tmp_path))))
+    assert not result.failed, result.output
+    assert "WARNING: looker_node_ssl_provided_externally_by" not in result.output

@@ -196,3 +196,10 @@ def test_heap_follows_the_60_percent_rule_less_the_render_budget(run_play, memor
     }
     result = run_play(plays(nodes, [check]), dict(BASE, looker_node_memory_mb=memory))
     assert not result.failed, result.output
+
+
+def test_tls_at_a_load_balancer_outside_the_inventory_warns_about_health_checks(run_play):
+    result = run(run_play, looker_node_ssl_provided_externally_by="10.9.9.9")
+    assert not result.failed, result.output
+    assert ("WARNING: looker_node_ssl_provided_externally_by is 10.9.9.9 but looker_node_health_check_host is empty"
+            in result.output)
