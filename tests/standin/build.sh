@@ -42,7 +42,10 @@ done
 [[ "$MIGRATION_SECONDS" =~ ^[0-9]+$ ]] || die "--migration-seconds must be a whole number, got '$MIGRATION_SECONDS'"
 
 if ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
-  die "a JDK is needed (javac and jar), e.g. apt-get install openjdk-17-jdk-headless"
+  [ "$(id -u)" -eq 0 ] || die "a JDK is needed (javac and jar): apt-get install openjdk-17-jdk-headless (as root)"
+  echo "build.sh: installing openjdk-17-jdk-headless (javac and jar)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless >/dev/null; } \
+    || die "could not install openjdk-17-jdk-headless"
 fi
 
 if [ ! -r "$MARIADB_JAR" ]; then
