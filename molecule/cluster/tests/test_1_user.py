@@ -1,0 +1,79 @@
+"""The deployed cluster as a user sees it: everything goes through the load balancer's address,
+from the controller (the nodes run the Looker stand-in, tests/standin, not Looker)."""
+import json
+import uuid
+
+import pytest
+
+import clusterlib as cl
+
+LB = cl.address("lkr-cluster-lb1")
+UI = f"https://{LB}"
+API = f"https://{LB}:19999"
+
+
+def test_the_ui_answers_through_the_balancer_from_every_node():
+    assert cl.nodes_answering(f"{UI}/", tries=12) == set(cl.NODES)
+    status, headers, body = cl.request(f"{UI}/")
+    assert status == 200 and "release 25.6.12" in body, (status, body)
+    assert headers["x-standin-node"] in cl.NODES
+
+
+def test_the_api_answers_through_the_balancer():
+    status, _, body = cl.request(f"{API}/api/4.0/versions")
+    assert status == 200, body
+    versions = json.loads(body)
+    assert versions["looker_release_version"] == "25.6.12"
+    assert cl.nodes_answering(f"{API}/api/4.0/versions", tries=12) == set(cl.NODES)
+
+
+def test_a_record_written_through_one_node_is_read_through_another():
+    uid = f"user-{uuid.uuid4().hex[:8]}"
+    status, headers, body = cl.request(f"{UI}/standin/records", "POST",
+                                       json.dumps({"uid": uid, "payload": "written through the balancer"}))
+    assert status in (200, 201), body
+    writer = headers["x-standin-node"]
+    reader, status, body = cl.through_another_node(f"{UI}/standin/records", writer)
+    assert reader != writer and status == 200
+    assert uid in [r["uid"] for r in json.loads(body)["records"]]
+
+
+def test_a_model_file_written_through_one_node_is_served_by_another():
+    text = f"view: through_the_balancer_{uuid.uuid4().hex[:6]} {{ dimension: id {{}} }}\n"
+    status, headers, body = cl.request(f"{UI}/standin/models/shop/users.view.lkml", "PUT", text)
+    assert status == 201, body
+    writer = headers["x-standin-node"]
+    reader, status, body = cl.through_another_node(f"{UI}/standin/models/shop/users.view.lkml", writer)
+    assert reader != writer and (status, body) == (200, text)
+
+
+def test_every_node_is_registered_and_running_in_the_application_database():
+    registry = cl.registry()
+    assert {name: registry.get(name) for name in cl.NODES} == {name: "running" for name in cl.NODES}, registry
+    assert cl.NEW_NODE not in registry
+
+
+@pytest.mark.parametrize("name", cl.NODES)
+def test_every_node_sees_the_other_as_a_reachable_peer(name):
+    node = cl.testinfra.get_host(f"podman://{name}")
+    state = cl.lib.http(node, "https://127.0.0.1:9999/availability")
+    availability = json.loads(state["body"])
+    assert availability["clustered"] and availability["healthy"], availability
+    other = [n for n in cl.NODES if n != name][0]
+    peers = {p["hostname"]: p for p in availability["peers"]}
+    assert peers[other]["node_to_node"]["reachable"] and peers[other]["queue_broker"]["reachable"]
+    assert availability["shared_storage"]["shared"] and availability["shared_storage"]["writable"]
+
+
+def test_only_the_balancer_reaches_the_nodes_web_port():
+    # The firewall of site.yml: the nodes' 9999 is open to the balancer, not to other hosts.
+    db2 = cl.testinfra.get_host("podman://lkr-cluster-db2")
+    probe = "python3 -c \"import socket; socket.create_connection(('lkr-cluster-node1', 9999), 3)\""
+    assert db2.run(probe).rc != 0
+    assert cl.LB.run(probe).rc == 0
+
+
+def test_the_balancer_checks_every_node():
+    servers = cl.haproxy_servers()
+    # srv_op_state 2 = running, srv_admin_state 0 = ready.
+    assert servers == {name: (2, 0) for name in cl.NODES}, servers

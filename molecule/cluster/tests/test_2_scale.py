@@ -1,0 +1,128 @@
+"""Scale out and in without touching the other nodes, in order: lkr-cluster-node3 joins with site.yml
+(scale_out.yml adds it to looker_nodes); playbooks/remove_node.yml drains it, then stops it, while a
+user's requests keep flowing; the last site.yml, without node3 in the inventory, runs through
+ansible-runner with a private data dir as AWX runs a job template, and forgets node3."""
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import testinfra
+
+import clusterlib as cl
+
+lib = cl.lib
+# A second inventory source: lkr-cluster-node3 joins looker_nodes (its connection settings and the
+# group_vars come from the scenario's own inventory).
+SCALE_OUT = str(lib.EPHEMERAL / "scale_out.yml")
+Path(SCALE_OUT).write_text("looker_nodes:\n  hosts:\n    lkr-cluster-node3:\n")
+LB = cl.address("lkr-cluster-lb1")
+UI = f"https://{LB}"
+NEW = cl.NEW_NODE
+NEW_HOST = testinfra.get_host(f"podman://{NEW}")
+HOSTS = {name: testinfra.get_host(f"podman://{name}") for name in cl.NODES}
+PIDS = {}
+
+
+def looker_accounts(address):
+    out = cl.DB1.check_output(f"mysql -N -B -e \"SELECT user FROM mysql.user WHERE host = '{address}'\"")
+    return sorted(out.split())
+
+
+def test_a_new_node_joins_and_the_others_report_no_change():
+    PIDS.update({name: lib.main_pid(host) for name, host in HOSTS.items()})
+    assert looker_accounts(cl.address(NEW)) == []
+    out = cl.run_playbook("scale-out", str(cl.ROOT / "site.yml"), "-i", SCALE_OUT)
+    recap = cl.stats(out)
+    assert {name: recap[name]["changed"] for name in cl.NODES} == {name: 0 for name in cl.NODES}, out[-4000:]
+    assert recap[NEW]["changed"] > 0 and recap["lkr-cluster-lb1"]["changed"] > 0
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
+    # The postflight ran on the grown cluster: registry, peers, the balancer, the URL.
+    assert "Every other node is a live, reachable peer in the node registry" in out
+    assert f"is served at https://{LB}/" in out
+    assert {name: lib.main_pid(host) for name, host in HOSTS.items()} == PIDS
+    # Registered, healthy behind the balancer and answering users.
+    assert cl.registry()[NEW] == "running"
+    assert cl.haproxy_servers()[NEW] == (2, 0)
+    assert cl.nodes_answering(f"{UI}/", tries=15) == set(cl.NODES) | {NEW}
+    assert looker_accounts(cl.address(NEW)) == ["looker", "looker_ro"]
+
+
+def test_a_removed_node_is_drained_before_it_stops():
+    stop, results = threading.Event(), []
+    loader = threading.Thread(target=cl.load, args=(f"{UI}/", stop, results), daemon=True)
+    loader.start()
+    try:
+        # Wait (bounded) until the user's requests reach the node to be removed.
+        for _ in range(100):
+            if any(node == NEW for _, node in results):
+                break
+            stop.wait(0.1)
+        assert any(node == NEW for _, node in results), results[-20:]
+        out = cl.run_playbook("remove-node", str(cl.ROOT / "playbooks" / "remove_node.yml"), "-i", SCALE_OUT,
+                              "-e", json.dumps({"looker_remove_nodes": [NEW]}))
+    finally:
+        stop.set()
+        loader.join(30)
+    failures = [r for r in results if r[0] != 200]
+    assert not failures, f"{len(failures)} of {len(results)} user requests failed: {failures[:5]}"
+    assert {node for _, node in results[-20:]} <= set(cl.NODES), "the last requests still reached the removed node"
+    recap = cl.stats(out)
+    assert {name: recap[name]["changed"] for name in cl.NODES} == {name: 0 for name in cl.NODES}, out[-4000:]
+    assert recap[NEW]["changed"] == 1 and recap["lkr-cluster-lb1"]["changed"] >= 2, recap
+    # Drained and disabled on the balancer before Looker was stopped.
+    assert out.index("Drain the node") < out.index("Disable the node") < out.index("Stop Looker and keep it off at boot")
+    op_state, admin_state = cl.haproxy_servers()[NEW]
+    assert admin_state & 0x01, (op_state, admin_state)  # SRV_ADMF_FMAINT: disabled
+    # Stopped cleanly: off, not started at boot, marked stopped in the node registry.
+    looker = NEW_HOST.service("looker")
+    assert not looker.is_running and not looker.is_enabled
+    assert cl.registry()[NEW] == "stopped"
+    assert {name: lib.main_pid(host) for name, host in HOSTS.items()} == PIDS
+
+
+def _runner_event_stats(artifacts):
+    for path in sorted((artifacts / "job_events").glob("*.json")):
+        event = json.loads(path.read_text())
+        if event.get("event") == "playbook_on_stats":
+            return event["event_data"]
+    raise AssertionError(f"no playbook_on_stats event in {artifacts}")
+
+
+def test_site_yml_through_ansible_runner_forgets_the_removed_node(tmp_path):
+    """As AWX runs a job template: ansible-runner, a private data dir holding the inventory, the
+    environment and the settings, no terminal, an unrelated working directory."""
+    private = tmp_path / "private"
+    # The scenario's inventory (hosts, group_vars, host_vars), without node3 in looker_nodes.
+    shutil.copytree(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent, private / "inventory")
+    (private / "env").mkdir()
+    (private / "env" / "envvars").write_text(json.dumps({
+        # AWX points Ansible at the collections its project sync installed; here, the checkout.
+        "ANSIBLE_COLLECTIONS_PATH": str(cl.ROOT / ".collections"),
+        "ANSIBLE_NOCOLOR": "1",
+    }))
+    (private / "env" / "extravars").write_text("{}\n")
+    (private / "env" / "settings").write_text(json.dumps({"job_timeout": 1800, "idle_timeout": 900}))
+    bin_dir = Path(sys.executable).parent
+    env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": os.environ["HOME"], "LANG": "C.UTF-8"}
+    proc = cl.subprocess.run(
+        [str(bin_dir / "ansible-runner"), "run", str(private), "--project-dir", str(cl.ROOT),
+         "-p", "site.yml", "--ident", "scale-in"],
+        cwd=str(tmp_path), env=env, stdin=cl.subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    artifacts = private / "artifacts" / "scale-in"
+    stdout = (artifacts / "stdout").read_text() if (artifacts / "stdout").exists() else proc.stdout
+    assert proc.returncode == 0, (proc.stderr + stdout)[-5000:]
+    assert (artifacts / "status").read_text().strip() == "successful"
+    assert (artifacts / "rc").read_text().strip() == "0"
+    stats = _runner_event_stats(artifacts)
+    assert not stats["failures"] and not stats["dark"], stats
+    # The other nodes: nothing to do. The balancer dropped node3's backend, the database its accounts.
+    assert {name: stats["changed"].get(name, 0) for name in cl.NODES} == {name: 0 for name in cl.NODES}, stats
+    assert stats["changed"].get("lkr-cluster-lb1", 0) > 0 and stats["changed"].get("lkr-cluster-db1", 0) > 0, stats
+    assert NEW not in cl.LB.file("/etc/haproxy/haproxy.cfg").content_string
+    assert NEW not in cl.haproxy_servers()
+    assert looker_accounts(cl.address(NEW)) == []
+    assert cl.nodes_answering(f"{UI}/", tries=12) == set(cl.NODES)
+    assert {name: lib.main_pid(host) for name, host in HOSTS.items()} == PIDS
