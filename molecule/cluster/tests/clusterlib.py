@@ -49,7 +49,7 @@ def request(url, method="GET", body=None, timeout=20):
 def through_another_node(url, not_node, tries=40):
     """GET url through the balancer until a node other than not_node answers; (node, status, body)."""
     seen = []
-    for _ in range(tries):
+    for _try in range(tries):
         status, headers, body = request(url)
         node = headers.get("x-standin-node", "")
         seen.append(node)
@@ -61,7 +61,7 @@ def through_another_node(url, not_node, tries=40):
 
 def nodes_answering(url, tries=60):
     """The nodes seen answering url through the balancer over `tries` new connections."""
-    return {request(url)[1].get("x-standin-node") for _ in range(tries)}
+    return {request(url)[1].get("x-standin-node") for _try in range(tries)}
 
 
 def registry():
@@ -91,7 +91,7 @@ def load(url, stop, results, limit_seconds=240, limit_requests=3000):
     started = time.monotonic()
     while not stop.is_set() and time.monotonic() - started < limit_seconds and len(results) < limit_requests:
         try:
-            status, headers, _ = request(url, timeout=10)
+            status, headers, _body = request(url, timeout=10)
             results.append((status, headers.get("x-standin-node")))
         except (OSError, urllib.error.URLError) as err:
             results.append((repr(err), None))

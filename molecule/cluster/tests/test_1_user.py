@@ -20,7 +20,7 @@ def test_the_ui_answers_through_the_balancer_from_every_node():
 
 
 def test_the_api_answers_through_the_balancer():
-    status, _, body = cl.request(f"{API}/api/4.0/versions")
+    status, _headers, body = cl.request(f"{API}/api/4.0/versions")
     assert status == 200, body
     versions = json.loads(body)
     assert versions["looker_release_version"] == "25.6.12"

@@ -56,11 +56,11 @@ def test_a_removed_node_is_drained_before_it_stops():
     loader.start()
     try:
         # Wait (bounded) until the user's requests reach the node to be removed.
-        for _ in range(100):
-            if any(node == NEW for _, node in results):
+        for _try in range(100):
+            if any(node == NEW for _status, node in results):
                 break
             stop.wait(0.1)
-        assert any(node == NEW for _, node in results), results[-20:]
+        assert any(node == NEW for _status, node in results), results[-20:]
         out = cl.run_playbook("remove-node", str(cl.ROOT / "playbooks" / "remove_node.yml"), "-i", SCALE_OUT,
                               "-e", json.dumps({"looker_remove_nodes": [NEW]}))
     finally:
@@ -68,7 +68,7 @@ def test_a_removed_node_is_drained_before_it_stops():
         loader.join(30)
     failures = [r for r in results if r[0] != 200]
     assert not failures, f"{len(failures)} of {len(results)} user requests failed: {failures[:5]}"
-    assert {node for _, node in results[-20:]} <= set(cl.NODES), "the last requests still reached the removed node"
+    assert {node for _status, node in results[-20:]} <= set(cl.NODES), "the last requests still reached the removed node"
     recap = cl.stats(out)
     assert {name: recap[name]["changed"] for name in cl.NODES} == {name: 0 for name in cl.NODES}, out[-4000:]
     assert recap[NEW]["changed"] == 1 and recap["lkr-cluster-lb1"]["changed"] >= 2, recap
