@@ -714,6 +714,9 @@ def r_restart_node(cfg, _args):
     me = [n for n in cfg["nodes"][cfg["site"]] if n["name"] == cfg["host"]]
     if not me:
         raise CycleError(f"{cfg['host']} is not a Looker node")
+    # A deliberate restart every cycle must not count towards the unit's start rate limit (meant
+    # for crash loops): reset the counter first.
+    run(["systemctl", "reset-failed", cfg["looker_service"]], "systemctl reset-failed", check=False)
     run(["systemctl", "restart", cfg["looker_service"]], f"systemctl restart {cfg['looker_service']} on {cfg['host']}",
         timeout=cfg["restart_timeout"])
     deadline = time.monotonic() + cfg["restart_timeout"]
