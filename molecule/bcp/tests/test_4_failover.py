@@ -1,0 +1,50 @@
+"""failover.yml then failback.yml: the last cycle before each switch carries every record written
+before it; the direction reverses (timers, recorded active site); the role refuses the old
+inventory value while site b is active; nothing written before the failover is lost."""
+import bcp_testlib as t
+
+
+def test_failover_to_b_carries_the_last_writes():
+    t.write_record("a", "before-failover")
+    t.put_model("a", "bcp/failover.view.lkml", "written on a before the failover\n")
+    output = t.run_playbook("../../playbooks/failover.yml", "-e", "bcp_failover_to=b")[1]
+    assert "DNS / global load balancer: point Looker's host name" in output
+    assert "set bcp_replication_active_site: b" in output
+    assert "before-failover" in t.records("b")
+    assert t.model("b", "bcp/failover.view.lkml") == "written on a before the failover\n"
+    assert t.HOSTS["lkr-bcp-b1"].service("lookerops-bcp.timer").is_running
+    for node in t.SITE_NODES["a"]:
+        assert not t.HOSTS[node].service("lookerops-bcp.timer").is_running
+        assert not t.HOSTS[node].service("lookerops-bcp.timer").is_enabled
+
+
+def test_the_old_direction_is_refused_on_both_ends():
+    out = t.HOSTS["lkr-bcp-a1"].run(f"{t.PROGRAM} cycle")
+    assert out.rc == 0 and "which is the standby (active: b): nothing to do" in out.stdout
+    out = t.HOSTS["lkr-bcp-b1"].run(f"{t.PROGRAM} remote switch --direction a-to-b --cycle 20260101000000")
+    assert out.rc == 1 and "refused: lkr-bcp-b1 is in site b, whose hosts record site b as active" in out.stderr
+    out = t.HOSTS["lkr-bcp-bdb"].run(f"{t.PROGRAM} remote db-swap --database looker_bcp_new_20260101000000")
+    assert out.rc == 1 and "refused: lkr-bcp-bdb is in the active site b" in out.stderr
+
+
+def test_the_role_refuses_the_old_active_site_from_the_inventory():
+    rc, output = t.run_playbook("converge.yml", check=False)
+    assert rc != 0
+    assert "records site b as active, but bcp_replication_active_site is a" in " ".join(output.split())
+
+
+def test_failback_to_a_loses_nothing():
+    t.write_record("b", "during-failover")
+    t.put_model("b", "bcp/failover.view.lkml", "changed on b during the failover\n")
+    output = t.run_playbook("../../playbooks/failback.yml")[1]
+    assert "Site a is active since" in output
+    served = t.records("a")
+    lost = [uid for uid in ("first-cycle", "after-the-kills", "leader-down", "before-failover", "during-failover")
+            if uid not in served]
+    assert lost == []
+    assert t.model("a", "bcp/failover.view.lkml") == "changed on b during the failover\n"
+    assert t.model("a", "shop/orders.view.lkml") == "view: orders { sql_table_name: orders ;; }\n"
+    assert t.alive("a")
+    for node in t.SITE_NODES["a"]:
+        assert t.HOSTS[node].service("lookerops-bcp.timer").is_running
+    assert not t.HOSTS["lkr-bcp-b1"].service("lookerops-bcp.timer").is_running
