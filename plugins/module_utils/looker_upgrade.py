@@ -212,13 +212,13 @@ def plan(state):
         new = _names(state.get("new_nodes") or [])
         replica = state["replica"]["host"]
         result.update(new_nodes=new, replica=replica)
+        migration = ", which migrates the schema %s -> %s" % (_minor(current), _minor(target)) if migrates else ""
         result["steps"] = [
             "install %s on the new nodes (%s) against the replica %s, not started" % (target, ", ".join(new), replica),
             "cutover: set the primary read-only (writes answered 503, reads still served by the old nodes)",
             "wait until the replica has applied every transaction of the primary (GTID)",
             "promote %s: stop replication, make it writable" % replica,
-            "start %s alone%s, then the other new nodes, each behind /alive" % (new[0], ", which migrates the schema %s -> %s"
-                                                                              % (_minor(current), _minor(target)) if migrates else ""),
+            "start %s alone%s, then the other new nodes, each behind /alive" % (new[0], migration),
             "drain and disable the old nodes on the load balancer, stop them",
             "on failure before the switch: stop the new nodes, make the primary writable again: the old cluster serves on",
         ]
