@@ -1,0 +1,39 @@
+"""Rolling upgrade 25.6.12 -> 25.7.2 under writes and reads through the balancer: one node
+migrates the schema, once; the dump taken after the stop is verified; every acknowledged write is
+still there. Then a downgrade is refused before anything changes."""
+import upgradelib as u
+
+RESULT = {}
+
+
+def test_rolling_upgrade_loses_no_acknowledged_write():
+    rc, out, run = u.upgrade_under_load("rolling", "rolling", "25.7")
+    RESULT["out"] = out
+    u.ok(rc, out)
+    missing = run.missing()
+    figures = u.record_figures("rolling", run, missing)
+    assert figures["acked_writes"] > 0
+    assert missing == []
+    for name in ("a", "b"):
+        assert u.running_release(name) == "25.7.2"
+        assert u.installed_release(name) == "25.7.2"
+
+
+def test_the_schema_was_migrated_once_by_the_first_node():
+    assert u.migrations("db", "25.7") == ["lkr-upgrade-a"]
+    assert u.migrations("db2", "25.7") == ["lkr-upgrade-a"]
+    assert u.sql("db", "SELECT v FROM standin_meta WHERE k = 'schema_version'").strip() == "25.7"
+
+
+def test_the_dump_was_taken_after_the_stop_and_verified():
+    out = u.text(RESULT["out"])
+    assert "restore check: OK" in out
+    assert out.index("Stop every node") < out.index("Back up the application database now that nothing writes to it")
+
+
+def test_a_downgrade_is_refused_before_anything_changes():
+    pids = {n: u.lib.main_pid(u.HOSTS[n]) for n in ("a", "b")}
+    rc, out = u.upgrade("rolling", "25.6.12")
+    assert rc != 0
+    assert "Upgrade refused, nothing was changed: downgrade from 25.7.2 to 25.6.12" in u.text(out), out[-4000:]
+    assert {n: u.lib.main_pid(u.HOSTS[n]) for n in ("a", "b")} == pids

@@ -1,0 +1,36 @@
+"""Replica swap 25.7.2 -> 25.8.1 onto lkr-upgrade-c/d under writes and reads through the balancer:
+no read fails, every acknowledged write is on the promoted replica, the new nodes run 25.8.1, the
+schema was migrated once, the old nodes are stopped and out of the balancer."""
+import upgradelib as u
+
+
+def test_replica_swap_loses_no_write_and_no_read():
+    rc, out, run = u.upgrade_under_load("swap", "replica_swap", "25.8.1", "-e", "looker_upgrade_new_nodes_group=looker_nodes_new")
+    u.ok(rc, out)
+    missing = run.missing()
+    figures = u.record_figures("replica_swap", run, missing)
+    assert figures["acked_writes"] > 0
+    assert missing == []
+    assert figures["failed"]["read"] == 0, figures
+
+
+def test_the_new_nodes_run_the_new_release_on_the_promoted_replica():
+    for name in ("c", "d"):
+        assert u.running_release(name) == "25.8.1"
+        assert "host: %s" % "lkr-upgrade-db2" in u.HOSTS[name].file(u.INSTALL + "/looker-db.yml").content_string
+    assert u.migrations("db2", "25.8") == ["lkr-upgrade-c"]
+    assert u.sql("db2", "SELECT @@GLOBAL.read_only").strip() == "0"
+    assert u.HOSTS["db2"].check_output("mariadb -N -B -e 'SHOW REPLICA STATUS'") == ""
+    # The old primary stays read-only and never saw the migration.
+    assert u.sql("db", "SELECT @@GLOBAL.read_only").strip() == "1"
+    assert u.migrations("db", "25.8") == []
+
+
+def test_the_old_nodes_are_stopped_and_out_of_the_balancer():
+    for name in ("a", "b"):
+        assert not u.HOSTS[name].service("looker").is_running
+    state = u.HOSTS["lb"].check_output("echo 'show servers state looker_ui' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock")
+    rows = {line.split()[3]: line.split() for line in state.splitlines() if line and line[0].isdigit()}
+    # srv_admin_state (column 7): 1 = forced maintenance (disabled); 0 = ready.
+    assert rows["lkr-upgrade-a"][6] != "0" and rows["lkr-upgrade-b"][6] != "0"
+    assert rows["lkr-upgrade-c"][6] == "0" and rows["lkr-upgrade-d"][6] == "0"

@@ -1,0 +1,94 @@
+"""Helpers for molecule/upgrade's tests: run playbooks/upgrade.yml under the bounded load of
+bench/upgrade/load.py and read the cluster's state."""
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import testinfra
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "molecule" / "looker_node_shared"))
+import looker_node_testlib as lib  # noqa: E402  pylint: disable=wrong-import-position,unused-import
+
+_spec = importlib.util.spec_from_file_location("upgrade_load", ROOT / "bench" / "upgrade" / "load.py")
+load = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(load)
+
+HOSTS = {name: testinfra.get_host("podman://lkr-upgrade-" + name) for name in ("db", "db2", "a", "b", "c", "d", "lb")}
+INSTALL = "/home/looker/looker"
+
+
+def address(name):
+    return HOSTS[name].check_output("hostname -I").split()[0]
+
+
+def lb_url():
+    return "https://%s" % address("lb")
+
+
+def upgrade(strategy, version, *extra):
+    """ansible-playbook playbooks/upgrade.yml; returns (rc, output)."""
+    return lib.run_playbook(str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy,
+                            "-e", "looker_upgrade_version=" + version, *extra, check=False)
+
+
+def upgrade_under_load(tag, strategy, version, *extra, rate=5.0):
+    """The upgrade with writes and reads through the balancer from before it starts to after it ends."""
+    run = load.Load(lb_url(), tag, rate=rate, max_seconds=900).start()
+    try:
+        rc, out = upgrade(strategy, version, *extra)
+    finally:
+        run.stop()
+    return rc, out, run
+
+
+def running_release(name):
+    answer = lib.http(HOSTS[name], "https://lkr-upgrade-%s:19999/api/4.0/versions" % name)
+    assert answer["status"] == 200, answer
+    return json.loads(answer["body"])["looker_release_version"]
+
+
+def installed_release(name):
+    return json.loads(HOSTS[name].file(INSTALL + "/.looker-jars.json").content_string)["version"]
+
+
+def sql(host, query):
+    return HOSTS[host].check_output("mariadb -N -B -e %s looker", query)
+
+
+def migrations(host, schema):
+    return sql(host, "SELECT node FROM standin_migrations WHERE to_schema = '%s'" % schema).split()
+
+
+def ok(rc, out):
+    assert rc == 0, out[-8000:]
+
+
+def recap(out):
+    return lib.recap(out)
+
+
+def text(out):
+    return " ".join(out.split())
+
+
+def log_has(name, pattern):
+    return re.search(pattern, HOSTS[name].file(INSTALL + "/log/looker.log").content_string) is not None
+
+
+def record_figures(label, run, missing):
+    """Keep the figures for the report (the scenario's ephemeral directory)."""
+    figures = dict(run.figures(), missing=len(missing), strategy=label)
+    path = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp")) / "upgrade-figures.jsonl"
+    with path.open("a") as handle:
+        handle.write(json.dumps(figures) + "\n")
+    print(label, figures)
+    return figures
+
+
+__all__ = ["HOSTS", "threading", "subprocess"]
