@@ -78,6 +78,27 @@ options:
     type: list
     elements: dict
     default: []
+    suboptions:
+      name:
+        description: Inventory name.
+        type: str
+        required: true
+      installed_version:
+        description: Release recorded in C(.looker-jars.json); empty when Looker is not installed.
+        type: str
+        default: ""
+      running_version:
+        description: C(looker_release_version) of C(/api/4.0/versions); empty when not answering.
+        type: str
+        default: ""
+      active:
+        description: Whether the Looker service runs.
+        type: bool
+        default: false
+      healthy:
+        description: Whether C(/alive) answered 200.
+        type: bool
+        default: false
   schema_version:
     description: Schema version recorded in the application database (C(X.Y)); empty when unknown (not checked).
     type: str
