@@ -32,9 +32,11 @@ def lb_url():
 
 
 def upgrade(strategy, version, *extra):
-    """ansible-playbook playbooks/upgrade.yml; returns (rc, output)."""
-    return lib.run_playbook(str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy,
-                            "-e", "looker_upgrade_version=" + version, *extra, check=False)
+    """ansible-playbook playbooks/upgrade.yml; returns (rc, output), also kept in the ephemeral directory."""
+    rc, out = lib.run_playbook(str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy,
+                               "-e", "looker_upgrade_version=" + version, *extra, check=False)
+    (lib.EPHEMERAL / ("upgrade-%s-%s.log" % (strategy, version))).write_text(out)
+    return rc, out
 
 
 def upgrade_under_load(tag, strategy, version, *extra, rate=5.0):
