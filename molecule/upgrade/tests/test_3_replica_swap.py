@@ -17,7 +17,7 @@ def test_replica_swap_loses_no_write_and_no_read():
 def test_the_new_nodes_run_the_new_release_on_the_promoted_replica():
     for name in ("c", "d"):
         assert u.running_release(name) == "25.8.1"
-        assert "host: %s" % "lkr-upgrade-db2" in u.HOSTS[name].file(u.INSTALL + "/looker-db.yml").content_string
+        assert 'host: "lkr-upgrade-db2"' in u.HOSTS[name].file(u.INSTALL + "/looker-db.yml").content_string
     assert u.migrations("db2", "25.8") == ["lkr-upgrade-c"]
     assert u.sql("db2", "SELECT @@GLOBAL.read_only").strip() == "0"
     assert u.HOSTS["db2"].check_output("mariadb -N -B -e 'SHOW REPLICA STATUS'") == ""
@@ -30,7 +30,7 @@ def test_the_old_nodes_are_stopped_and_out_of_the_balancer():
     for name in ("a", "b"):
         assert not u.HOSTS[name].service("looker").is_running
     state = u.HOSTS["lb"].check_output("echo 'show servers state looker_ui' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock")
-    rows = {line.split()[3]: line.split() for line in state.splitlines() if line and line[0].isdigit()}
+    rows = {parts[3]: parts for parts in (line.split() for line in state.splitlines()) if len(parts) > 6 and parts[0].isdigit()}
     # srv_admin_state (column 7): 1 = forced maintenance (disabled); 0 = ready.
     assert rows["lkr-upgrade-a"][6] != "0" and rows["lkr-upgrade-b"][6] != "0"
     assert rows["lkr-upgrade-c"][6] == "0" and rows["lkr-upgrade-d"][6] == "0"

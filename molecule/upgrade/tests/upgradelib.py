@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import testinfra
@@ -41,7 +42,8 @@ def upgrade(strategy, version, *extra):
 
 def upgrade_under_load(tag, strategy, version, *extra, rate=5.0):
     """The upgrade with writes and reads through the balancer from before it starts to after it ends."""
-    run = load.Load(lb_url(), tag, rate=rate, max_seconds=900).start()
+    # A tag of its own per run: a uid written again would be answered as the existing record.
+    run = load.Load(lb_url(), "%s-%d" % (tag, time.time()), rate=rate, max_seconds=900).start()
     try:
         rc, out = upgrade(strategy, version, *extra)
     finally:
