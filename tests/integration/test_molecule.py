@@ -18,7 +18,7 @@ SELECTED = os.environ.get("LOOKEROPS_SCENARIOS", "").split()
 # LOOKEROPS_SCENARIOS. Remove an entry as soon as its scenario passes again.
 QUARANTINED = {
     "bcp": "its prepare fails to mount the GlusterFS share on lkr-bcp-a2 (the node on both sites' "
-           "networks) in every whole `molecule test -s bcp` run so far (3 of 3; it passed only step by "
+           "networks) in every whole `molecule test -s bcp` run so far (4 of 4; it passed only step by "
            "step); issue 10 stays open until it is fixed",
 }
 
