@@ -16,11 +16,7 @@ SCENARIOS = sorted(p.parent.name for p in ROOT.glob("molecule/*/molecule.yml"))
 SELECTED = os.environ.get("LOOKEROPS_SCENARIOS", "").split()
 # Scenarios left out of the default run, each with the reason; they still run when named in
 # LOOKEROPS_SCENARIOS. Remove an entry as soon as its scenario passes again.
-QUARANTINED = {
-    "bcp": "its prepare fails to mount the GlusterFS share on lkr-bcp-a2 (the node on both sites' "
-           "networks) in every whole `molecule test -s bcp` run so far (4 of 4; it passed only step by "
-           "step); issue 10 stays open until it is fixed",
-}
+QUARANTINED: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
