@@ -109,6 +109,32 @@ ALIVE = ("import ssl, sys, urllib.request\n"
          "    sys.exit(1)\n")
 
 
+# One-message alert receivers, started on a node with systemd-run by the tests. The SMTP one uses
+# smtpd, deprecated but still in Debian 12's Python 3.11 (the hosts' python3).
+WEBHOOK_RECEIVER = (
+    "import http.server, os, time\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_POST(self):\n"
+    "        open('/tmp/webhook.part', 'wb').write(self.rfile.read(int(self.headers['Content-Length'])))\n"
+    "        os.rename('/tmp/webhook.part', '/tmp/webhook.json')\n"
+    "        self.send_response(200); self.end_headers()\n"
+    "s = http.server.HTTPServer(('127.0.0.1', 18080), H); s.timeout = 5; end = time.time() + 300\n"
+    "while time.time() < end and not os.path.exists('/tmp/webhook.json'):\n"
+    "    s.handle_request()\n")
+SMTP_RECEIVER = (
+    "import asyncore, email, email.policy, json, os, smtpd, time\n"
+    "class S(smtpd.SMTPServer):\n"
+    "    def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):\n"
+    "        msg = email.message_from_bytes(data, policy=email.policy.default)\n"
+    "        text = msg['Subject'] + '\\n' + msg.get_content()\n"
+    "        with open('/tmp/alert-mail.part', 'w') as out:\n"
+    "            json.dump({'from': mailfrom, 'to': rcpttos, 'message': text}, out)\n"
+    "        os.rename('/tmp/alert-mail.part', '/tmp/alert-mail.json')\n"
+    "S(('127.0.0.1', 25), None); end = time.time() + 300\n"
+    "while time.time() < end and not os.path.exists('/tmp/alert-mail.json'):\n"
+    "    asyncore.loop(timeout=1, count=1)\n")
+
+
 def node_alive(node):
     """True when the node's Looker answers /alive with 200 (asked from inside the node)."""
     return HOSTS[node].run("python3 -c %s", ALIVE).rc == 0

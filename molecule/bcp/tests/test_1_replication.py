@@ -15,6 +15,13 @@ def test_the_timer_runs_on_the_active_site_only():
     assert not t.HOSTS["lkr-bcp-b1"].service("lookerops-bcp.timer").is_running
 
 
+def test_check_mode_reports_no_change():
+    """The scenario's sequence also runs converge.yml in check mode on the fresh hosts (before converge)."""
+    output = t.run_playbook("converge.yml", "--check", "--diff")[1]
+    recap = t.lib.recap(output)
+    assert recap and all(counts["changed"] == 0 for counts in recap.values()), output[-4000:]
+
+
 def test_records_and_model_files_reach_the_standby_after_a_cycle():
     t.write_record("a", "first-cycle", "written on site a")
     t.put_model("a", "shop/orders.view.lkml", "view: orders { sql_table_name: orders ;; }\n")
@@ -56,24 +63,19 @@ def test_the_standby_keeps_one_previous_generation_and_no_leftover():
 
 
 def test_a_failed_cycle_alerts_and_keeps_the_standby(tmp_path):
-    """The standby's database down: the preflight stops the cycle with the reason, the webhook gets
-    the alert, the status and the metric say failed, the standby still serves its data."""
+    """The standby's database down: the preflight stops the cycle with the reason, the e-mail relay
+    and the webhook get the alert, the status and the metric say failed, the standby still serves
+    its data."""
     before = t.records("b")
     a1, bdb = t.HOSTS["lkr-bcp-a1"], t.HOSTS["lkr-bcp-bdb"]
-    a1.run("rm -f /tmp/webhook.json")
-    # A one-request webhook receiver on a1's loopback (bcp_replication_alert_webhook_url points there).
-    a1.check_output("systemd-run --unit=bcp-webhook-test --collect python3 -c %s", (
-        "import http.server\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n"
-        "    def do_POST(self):\n"
-        "        open('/tmp/webhook.json', 'wb').write(self.rfile.read(int(self.headers['Content-Length'])))\n"
-        "        self.send_response(200); self.end_headers()\n"
-        "import os, time\n"
-        "s = http.server.HTTPServer(('127.0.0.1', 18080), H); s.timeout = 5; end = time.time() + 300\n"
-        "while time.time() < end and not os.path.exists('/tmp/webhook.json'):\n"
-        "    s.handle_request()\n"))
-    t.wait_for(lambda: a1.run("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 18080), 1)'").rc == 0,
-               what="the webhook receiver")
+    a1.run("rm -f /tmp/webhook.json /tmp/alert-mail.json")
+    # One-message receivers on a1's loopback, where bcp_replication_alert_webhook_url and the
+    # default bcp_replication_alert_smtp_host (localhost:25) point.
+    a1.check_output("systemd-run --unit=bcp-webhook-test --collect python3 -c %s", t.WEBHOOK_RECEIVER)
+    a1.check_output("systemd-run --unit=bcp-smtp-test --collect python3 -W ignore -c %s", t.SMTP_RECEIVER)
+    for port in (18080, 25):
+        t.wait_for(lambda: a1.run(f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 1)'").rc == 0,
+                   what=f"the alert receiver on port {port}")
     bdb.check_output("systemctl stop mariadb")
     try:
         results = t.start_cycle("a", ["lkr-bcp-a1"])
@@ -88,5 +90,11 @@ def test_a_failed_cycle_alerts_and_keeps_the_standby(tmp_path):
     alert = json.loads(a1.file("/tmp/webhook.json").content_string)
     assert "replication a-to-b failed on lkr-bcp-a1" in alert["subject"]
     assert "keeps its previous good state" in alert["body"]
+    t.wait_for(lambda: a1.file("/tmp/alert-mail.json").exists, timeout=30, what="the e-mail alert")
+    mail = json.loads(a1.file("/tmp/alert-mail.json").content_string)
+    assert mail["to"] == ["dr-oncall@example.com"]
+    assert mail["from"].startswith("lookerops-bcp@")
+    assert "replication a-to-b failed on lkr-bcp-a1" in mail["message"]
+    assert "stage 1/7 preflight failed" in mail["message"]
     t.wait_for(lambda: t.alive("b"), timeout=60, what="site b serving")
     assert set(t.records("b")) == set(before)
