@@ -1,0 +1,35 @@
+"""The same release with a configuration change (more scheduler threads): playbooks/upgrade.yml
+restarts the nodes one at a time, each drained on the balancer first and put back once it answers,
+so under writes and reads through the balancer no request fails and no write is lost."""
+import upgradelib as u
+
+NODES = ("a", "b")
+
+
+def test_a_configuration_change_restarts_the_nodes_without_a_failed_request():
+    pids = {n: u.lib.main_pid(u.HOSTS[n]) for n in NODES}
+    rc, out, run = u.upgrade_under_load("restart", "rolling", "25.7.2", "-e", "looker_node_scheduler_threads=3")
+    u.ok(rc, out)
+    missing = run.missing()
+    figures = u.record_figures("rolling restart, same release", run, missing)
+    assert figures["acked_writes"] > 0
+    assert missing == []
+    assert figures["failed"] == {"write": 0, "read": 0}, figures
+    for name in NODES:
+        assert u.lib.main_pid(u.HOSTS[name]) != pids[name]
+        assert "--scheduler-threads=3" in u.HOSTS[name].file(u.INSTALL + "/lookerstart.cfg").content_string
+        assert u.running_release(name) == "25.7.2"
+    # No schema change: the release stays, so nothing migrates.
+    assert u.sql("db", "SELECT v FROM standin_meta WHERE k = 'schema_version'").strip() == "25.7"
+
+
+def test_each_node_was_put_back_before_the_next_was_drained():
+    out = (u.lib.EPHEMERAL / "upgrade-rolling-25.7.2.log").read_text()
+    play = out[out.index("PLAY [Rolling restart behind the load balancer (same release)]"):]
+    play = play[:play.index("PLAY [Rolling upgrade]")]
+    batches = play.split("TASK [Drain the node on every balancer]")[1:]
+    assert len(batches) == len(NODES), play[-4000:]
+    for name, batch in zip(NODES, batches):
+        others = ["[lkr-upgrade-" + other for other in NODES if other != name]
+        assert "TASK [Put the node back on every balancer]" in batch
+        assert "[lkr-upgrade-" + name in batch and not any(other in batch for other in others), batch[-3000:]
