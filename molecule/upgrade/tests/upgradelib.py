@@ -51,6 +51,18 @@ def upgrade_under_load(tag, strategy, version, *extra, rate=5.0):
     return rc, out, run
 
 
+def upgrade_losing_nothing(label, tag, strategy, version, *extra):
+    """upgrade_under_load that must succeed with writes acknowledged and none of them lost;
+    returns (output, figures), the figures kept for the report under LABEL."""
+    rc, out, run = upgrade_under_load(tag, strategy, version, *extra)
+    ok(rc, out)
+    missing = run.missing()
+    figures = record_figures(label, run, missing)
+    assert figures["acked_writes"] > 0
+    assert missing == []
+    return out, figures
+
+
 def running_release(name):
     answer = lib.http(HOSTS[name], "https://lkr-upgrade-%s:19999/api/4.0/versions" % name)
     assert answer["status"] == 200, answer
