@@ -14,17 +14,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted(p.parent.name for p in ROOT.glob("molecule/*/molecule.yml"))
 SELECTED = os.environ.get("LOOKEROPS_SCENARIOS", "").split()
-# Scenarios left out of the default run, each with the reason; they still run when named in
-# LOOKEROPS_SCENARIOS. Remove an entry as soon as its scenario passes again.
-QUARANTINED: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_molecule_scenario(scenario):
     if SELECTED and scenario not in SELECTED:
         pytest.skip(f"not in LOOKEROPS_SCENARIOS={' '.join(SELECTED)}")
-    if scenario in QUARANTINED and scenario not in SELECTED:
-        pytest.skip(f"quarantined: {QUARANTINED[scenario]} (run it with LOOKEROPS_SCENARIOS={scenario})")
     log_dir = ROOT / "tests" / "output"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"molecule-{scenario}.log"
