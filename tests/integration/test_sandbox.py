@@ -28,6 +28,7 @@ def test_second_prepare_changes_nothing():
     assert "containers.conf drop-in: ok" in again
     assert "ssh key /var/lib/lookerops-sandbox/id_ed25519: present" in again
     assert "present, not rebuilt" in again
+    assert "capabilities: hosts resolve each other by name, connect, and boot systemd" in again
     assert image_id() == before
 
 
@@ -36,6 +37,9 @@ def test_networks_are_created_once_and_removed():
     try:
         assert "created" in sandbox("net-create", name)
         assert "present" in sandbox("net-create", name)
+        dns = subprocess.run(["podman", "network", "inspect", "--format", "{{.DNSEnabled}}", name],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        assert dns == "true", "sandbox networks must resolve their hosts' names"
     finally:
         sandbox("net-remove", name)
     assert subprocess.run(["podman", "network", "exists", name], check=False).returncode == 1
