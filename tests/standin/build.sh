@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Build the lookerops.cluster Looker stand-in (a test double, not Looker) for one release string.
 #
-#   tests/standin/build.sh VERSION OUTDIR [--migration-seconds N] [--fail-migration]
+#   tests/standin/build.sh VERSION OUTDIR [--startup-seconds N] [--migration-seconds N] [--fail-migration] [--profile suite|realistic]
 #
 # Writes OUTDIR/looker.jar (core: Main-Class, Class-Path: looker-dependencies.jar) and
 # OUTDIR/looker-dependencies.jar (MariaDB JDBC driver from Debian's libmariadb-java + the stand-in's
 # shared classes), laid out like Looker's two jars. Both carry a build id; looker.jar refuses to
-# start with a dependencies jar of another build. --migration-seconds (default 5) and
-# --fail-migration are baked into looker.jar (overridable at run time with
-# -Dstandin.migration.seconds=N and -Dstandin.migration.fail=true).
+# start with a dependencies jar of another build.
+#
+# Timings baked into looker.jar (overridable at run time with -Dstandin.startup.seconds=N,
+# -Dstandin.migration.seconds=N and -Dstandin.migration.fail=true):
+#   --profile suite (default)   start-up 5 s, schema migration 8 s: not instant, like Looker
+#   --profile realistic         start-up 60 s, schema migration 120 s (Looker: minutes, up to an hour)
+#   --startup-seconds N, --migration-seconds N override the profile's value; --fail-migration makes
+#   this release's schema migration fail.
 #
 # Needs a JDK (javac, jar; classes target Java 11). Output is reproducible (fixed entry order and
 # timestamps); compiled classes and built jars are cached in $STANDIN_CACHE_DIR
@@ -28,17 +33,29 @@ usage() { sed -n '4p' "$0" | sed 's/^# *//' >&2; exit 2; }
 VERSION=$1
 OUTDIR=$2
 shift 2
-MIGRATION_SECONDS=5
+PROFILE=suite
+STARTUP_SECONDS=
+MIGRATION_SECONDS=
 FAIL_MIGRATION=false
 while [ $# -gt 0 ]; do
   case "$1" in
+    --startup-seconds) [ $# -ge 2 ] || usage; STARTUP_SECONDS=$2; shift 2 ;;
+    --startup-seconds=*) STARTUP_SECONDS=${1#*=}; shift ;;
     --migration-seconds) [ $# -ge 2 ] || usage; MIGRATION_SECONDS=$2; shift 2 ;;
     --migration-seconds=*) MIGRATION_SECONDS=${1#*=}; shift ;;
+    --profile) [ $# -ge 2 ] || usage; PROFILE=$2; shift 2 ;;
+    --profile=*) PROFILE=${1#*=}; shift ;;
     --fail-migration) FAIL_MIGRATION=true; shift ;;
     *) die "unknown option '$1'" ;;
   esac
 done
 [[ "$VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "VERSION must look like 25.6.12, got '$VERSION'"
+case "$PROFILE" in
+  suite) : "${STARTUP_SECONDS:=5}" "${MIGRATION_SECONDS:=8}" ;;
+  realistic) : "${STARTUP_SECONDS:=60}" "${MIGRATION_SECONDS:=120}" ;;
+  *) die "--profile must be 'suite' or 'realistic', got '$PROFILE'" ;;
+esac
+[[ "$STARTUP_SECONDS" =~ ^[0-9]+$ ]] || die "--startup-seconds must be a whole number, got '$STARTUP_SECONDS'"
 [[ "$MIGRATION_SECONDS" =~ ^[0-9]+$ ]] || die "--migration-seconds must be a whole number, got '$MIGRATION_SECONDS'"
 
 if ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
@@ -76,7 +93,7 @@ if [ ! -d "$CLASSES" ]; then
 fi
 
 # 2. Pack both jars once per version and options.
-KEY="$VERSION-$SRC_HASH-m$MIGRATION_SECONDS-$FAIL_MIGRATION"
+KEY="$VERSION-$SRC_HASH-s$STARTUP_SECONDS-m$MIGRATION_SECONDS-$FAIL_MIGRATION"
 BUILT="$CACHE/jars-$KEY"
 complete() { [ -f "$BUILT/looker.jar" ] && [ -f "$BUILT/looker-dependencies.jar" ]; }
 if [ -d "$BUILT" ] && ! complete; then rm -rf "$BUILT"; fi   # only by hand: builds are moved in whole
@@ -85,8 +102,8 @@ if ! complete; then
   mkdir -p "$work/core/standin" "$work/deps/standin" "$work/out"
   # Core: the stand-in's node classes and the release it was built as.
   (cd "$CLASSES" && find standin -maxdepth 1 -name '*.class' -exec cp --parents {} "$work/core/" \;)
-  printf 'version=%s\nbuild_id=%s\nmigration_seconds=%s\nmigration_fail=%s\n' \
-    "$VERSION" "$BUILD_ID" "$MIGRATION_SECONDS" "$FAIL_MIGRATION" >"$work/core/standin/release.properties"
+  printf 'version=%s\nbuild_id=%s\nstartup_seconds=%s\nmigration_seconds=%s\nmigration_fail=%s\n' \
+    "$VERSION" "$BUILD_ID" "$STARTUP_SECONDS" "$MIGRATION_SECONDS" "$FAIL_MIGRATION" >"$work/core/standin/release.properties"
   printf 'Manifest-Version: 1.0\nMain-Class: standin.Main\nClass-Path: looker-dependencies.jar\nImplementation-Title: %s\nImplementation-Version: %s\n' \
     "lookerops.cluster Looker stand-in (not Looker)" "$VERSION" >"$work/core.mf"
   # Dependencies: the JDBC driver (without its manifest) and the shared classes.
@@ -112,4 +129,4 @@ for name in looker.jar looker-dependencies.jar; do
   cp "$BUILT/$name" "$OUTDIR/.$name.$$"
   mv -f "$OUTDIR/.$name.$$" "$OUTDIR/$name"
 done
-echo "build.sh: Looker stand-in $VERSION (build $BUILD_ID, migration ${MIGRATION_SECONDS}s$([ "$FAIL_MIGRATION" = true ] && echo ', failing')) in $OUTDIR"
+echo "build.sh: Looker stand-in $VERSION (build $BUILD_ID, start-up ${STARTUP_SECONDS}s, migration ${MIGRATION_SECONDS}s$([ "$FAIL_MIGRATION" = true ] && echo ', failing')) in $OUTDIR"

@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from standin_helpers import master_key, run_jar
+from standin_helpers import PLAIN_HTTP, master_key, run_jar
 
 KEY = master_key()
 
@@ -59,6 +59,8 @@ def test_start_refuses(jars, workdir, args, env, rc, words):
     (["stop"], ["unknown command 'stop'"]),
     (["start", "extra"], ["unexpected argument 'extra'"]),
     (["migrate_internal_data"], ["usage: java -jar looker.jar migrate_internal_data looker-db.yml"]),
+    (["migrate_db_to_looker_version"], ["usage: java -jar looker.jar migrate_db_to_looker_version VERSION"]),
+    (["migrate_db_to_looker_version", "latest"], ["VERSION must look like 25.8 or 25.8.3"]),
 ])
 def test_commands_refused(jars, workdir, args, words):
     rc, out = run_jar(jars["25.6.12"], args, cwd=workdir)
@@ -73,6 +75,6 @@ def test_busy_port_refused(jars, workdir, free_port):
         busy.bind(("0.0.0.0", ports[0]))
         busy.listen()
         rc, out = run_jar(jars["25.6.12"], ["start", "--no-daemonize", "-p", str(ports[0]), "--core-port", str(ports[1]), "-n", str(ports[2]),
-                                            "-q", str(ports[3]), "--ssl-provided-externally-by=lb"], cwd=workdir)
+                                            "-q", str(ports[3]), PLAIN_HTTP], cwd=workdir)
     assert rc == 1
     assert "refusing to start: cannot listen on the ports" in out

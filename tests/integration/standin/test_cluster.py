@@ -3,22 +3,11 @@ files, the node registry, the scheduler, the refusals, a database restart and a 
 import os
 import signal
 import socket
-import time
 import uuid
 
 import pytest
 
-from standin_helpers import APP_PASSWORD, http, master_key
-
-
-def wait_for(predicate, timeout=20, interval=0.3, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from standin_helpers import APP_PASSWORD, PLAIN_HTTP, http, master_key, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +29,13 @@ def cluster(mariadb, jars, module_nodes, tmp_path_factory):
     fast = ["-Dstandin.scheduler.seconds=1"]
     a = module_nodes.clustered(jars["25.6.12"], db, shared, key, java_args=fast,
                                env={"PATH": f"{bin_dir}:{os.environ['PATH']}"},
-                               extra=["--ssl-provided-externally-by=lb", "--internal-analytics-connection-file", str(analytics),
+                               extra=[PLAIN_HTTP, "--internal-analytics-connection-file", str(analytics),
                                       "--monitoring-port", "1552", "--apply-db-migrations", "--log-format", "text"])
     b = module_nodes.node(jars["25.6.12"], java_args=fast, env={"LKR_MASTER_KEY_FILE": str(key_file)})
     b.workdir.mkdir(parents=True)
     b.args += ["--clustered", "--hostname", b.address, "--internal-db-creds", str(db.write_yml(b.workdir / "looker-db.yml")),
                "--shared-storage-dir", str(shared), "--scheduler-threads", "0", "--concurrent-render-jobs", "0",
-               "--ssl-provided-externally-by=lb"]
+               PLAIN_HTTP]
     a.start()
     b.start()
     a.wait_alive()
@@ -64,7 +53,7 @@ def test_schema_created_once_and_nodes_registered(cluster):
     # Heartbeats move on; the key is stored as a salted hash only.
     before = db.scalar("SELECT heartbeat_at FROM standin_nodes WHERE hostname = %s", (a.address,))
     wait_for(lambda: db.scalar("SELECT heartbeat_at FROM standin_nodes WHERE hostname = %s", (a.address,)) > before,
-             timeout=10, what="a newer heartbeat")
+             what="a newer heartbeat")
     check = db.scalar("SELECT v FROM standin_meta WHERE k = 'master_key_check'")
     assert check.startswith("v1:") and cluster["key"] not in check
 
@@ -72,16 +61,16 @@ def test_schema_created_once_and_nodes_registered(cluster):
 def test_nodes_see_each_other_on_1551_and_61616(cluster):
     a, b = cluster["a"], cluster["b"]
     for me, peer in ((a, b), (b, a)):
-        status, avail = me.get("/availability")
-        assert status == 200
-        assert [p["hostname"] for p in avail["peers"]] == [peer.address]
-        seen = avail["peers"][0]
+        state = me.state()
+        assert [p["hostname"] for p in state["peers"]] == [peer.address]
+        seen = state["peers"][0]
         assert seen["node_to_node"] == {"port": peer.ports["node"], "reachable": True}
         assert seen["queue_broker"] == {"port": peer.ports["queue"], "reachable": True}
-        assert avail["database"]["status"] == "ok" and avail["shared_storage"]["writable"] is True
-        assert avail["healthy"] is True, avail
+        assert state["database"]["status"] == "ok" and state["shared_storage"]["writable"] is True
+        assert state["healthy"] is True, state
+        assert http("GET", me.url("/availability"))[0] == 200
         # The peer's own probes arrived on this node's listeners.
-        inbound = wait_for(lambda: {(i["hostname"], i["port"]) for i in me.get("/availability")[1]["inbound_peers"]} or None,
+        inbound = wait_for(lambda: {(i["hostname"], i["port"]) for i in me.state()["inbound_peers"]} or None,
                            what="inbound peer connections")
         assert {(peer.address, "node"), (peer.address, "queue")} <= inbound
 
@@ -142,7 +131,7 @@ def test_scheduler_and_render(cluster):
     wait_for(lambda: db.scalar("SELECT COUNT(*) FROM standin_scheduler_runs WHERE node = %s", (a.address,)) >= 2,
              what="scheduler runs of node a")
     assert db.scalar("SELECT COUNT(*) FROM standin_scheduler_runs WHERE node = %s", (b.address,)) == 0
-    av_a, av_b = a.get("/availability")[1], b.get("/availability")[1]
+    av_a, av_b = a.state(), b.state()
     assert av_a["scheduler"]["status"] == "ok" and av_a["scheduler"]["runs"] >= 2
     assert av_b["scheduler"] == {**av_b["scheduler"], "threads": 0, "status": "disabled", "runs": 0}
     assert av_a["render"]["status"] == "ok" and av_a["render"]["chromium"].endswith("/bin/chromium")
@@ -154,8 +143,8 @@ def test_another_release_refused_while_nodes_live(cluster):
     db = cluster["db"]
     before = db.snapshot()
     other = cluster["nodes"].clustered(cluster["jars"]["25.6.10"], db, cluster["shared"], cluster["key"],
-                                       extra=["--ssl-provided-externally-by=lb"]).start()
-    assert other.wait_exit(30) == 1
+                                       extra=[PLAIN_HTTP]).start()
+    assert other.wait_exit() == 1
     assert "a live node of another release is registered" in other.output()
     assert "runs 25.6.12" in other.output() and "Never run two Looker versions" in other.output()
     after = db.snapshot()
@@ -165,24 +154,24 @@ def test_another_release_refused_while_nodes_live(cluster):
 
 def test_wrong_master_key_refused(cluster):
     other = cluster["nodes"].clustered(cluster["jars"]["25.6.12"], cluster["db"], cluster["shared"], master_key(),
-                                       extra=["--ssl-provided-externally-by=lb"]).start()
-    assert other.wait_exit(30) == 1
+                                       extra=[PLAIN_HTTP]).start()
+    assert other.wait_exit() == 1
     assert "does not match the one this application database was set up with" in other.output()
 
 
 def test_missing_master_key_refused_by_keyed_database(cluster):
     # A single node (no --clustered, so no key needed by the flags) against the cluster's database.
     other = cluster["nodes"].node(cluster["jars"]["25.6.12"], env={"LOOKER_DB": cluster["db"].env()},
-                                  args=["--ssl-provided-externally-by=lb"]).start()
-    assert other.wait_exit(30) == 1
+                                  args=[PLAIN_HTTP]).start()
+    assert other.wait_exit() == 1
     assert "encrypted with a master key but neither LKR_MASTER_KEY_ENV nor LKR_MASTER_KEY_FILE is set" in other.output()
 
 
 def test_duplicate_hostname_refused(cluster):
     a = cluster["a"]
     other = cluster["nodes"].clustered(cluster["jars"]["25.6.12"], cluster["db"], cluster["shared"], cluster["key"],
-                                       address=a.address, extra=["--ssl-provided-externally-by=lb"]).start()
-    assert other.wait_exit(30) == 1
+                                       address=a.address, extra=[PLAIN_HTTP]).start()
+    assert other.wait_exit() == 1
     assert f"hostname {a.address} is already registered by a live node" in other.output()
 
 
@@ -193,14 +182,16 @@ def test_unreachable_peer_reported(cluster, free_port):
              " heartbeat_at) VALUES (%s, 'ghost', '25.6.12', 1, 2, %s, %s, 'running', NOW(3), NOW(3) + INTERVAL 1 MINUTE)",
              (ghost, free_port(), free_port()))
     try:
-        status, avail = a.get("/availability")
-        ghost_view = [p for p in avail["peers"] if p["hostname"] == ghost][0]
+        state = a.state()
+        ghost_view = [p for p in state["peers"] if p["hostname"] == ghost][0]
         assert ghost_view["node_to_node"]["reachable"] is False and ghost_view["queue_broker"]["reachable"] is False
         assert "refused" in ghost_view["node_to_node"]["error"].lower()
-        assert avail["healthy"] is False
+        assert state["healthy"] is False
+        assert http("GET", a.url("/availability"))[0] == 503
     finally:
         db.query("DELETE FROM standin_nodes WHERE hostname = %s", (ghost,))
-    assert a.get("/availability")[1]["healthy"] is True
+    assert a.state()["healthy"] is True
+    assert http("GET", a.url("/availability"))[0] == 200
 
 
 def test_database_restart(cluster, mariadb):
@@ -209,11 +200,13 @@ def test_database_restart(cluster, mariadb):
     mariadb.systemctl("stop")
     try:
         status, answer = a.post("/standin/records", {"payload": "while down"})
-        assert status == 503 and "not committed" in answer["error"]
-        status, avail = a.get("/availability")
-        assert avail["database"]["status"] == "error" and avail["healthy"] is False
+        assert status == 503 and "application database unavailable" in answer["error"]
+        assert a.get("/standin/records")[0] == 503  # reads too: every request writes its session
+        state = a.state()
+        assert state["database"]["status"] == "error" and state["healthy"] is False
+        assert http("GET", a.url("/availability"))[0] == 503
         assert a.alive_status() == 200  # the web server still answers
-        wait_for(lambda: "application database unreachable (heartbeat)" in a.log(), timeout=15, what="a failed heartbeat")
+        wait_for(lambda: "application database unreachable (heartbeat)" in a.log(), what="a failed heartbeat")
     finally:
         mariadb.systemctl("start")
 
@@ -223,21 +216,21 @@ def test_database_restart(cluster, mariadb):
             acked.append(rec["uid"])
         return status == 201
 
-    wait_for(write, timeout=60, interval=1, what="a write after the database restart")
+    wait_for(write, timeout=120, interval=1, what="a write after the database restart")
     assert db.scalar("SELECT COUNT(*) FROM standin_records WHERE uid = %s", (acked[0],)) == 1
     assert db.scalar("SELECT COUNT(*) FROM standin_records WHERE payload = 'while down'") == 0
     # Heartbeats resume on new connections.
     beat = "SELECT heartbeat_at FROM standin_nodes WHERE hostname = %s"
     last = db.scalar(beat, (a.address,))
     wait_for(lambda: db.scalar(beat, (a.address,)) > last, what="heartbeats after the restart")
-    wait_for(lambda: "application database reachable again" in a.log(), timeout=5, what="the recovery in the log")
+    wait_for(lambda: "application database reachable again" in a.log(), what="the recovery in the log")
 
 
 def test_sigterm_stops_cleanly(cluster):
     a, b, db = cluster["a"], cluster["b"], cluster["db"]
     assert b.stop(signal.SIGTERM) == 0
     assert db.scalar("SELECT state FROM standin_nodes WHERE hostname = %s", (b.address,)) == "stopped"
-    assert a.get("/availability")[1]["peers"] == []
+    assert a.state()["peers"] == []
     assert a.stop(signal.SIGTERM) == 0
     for node in (a, b):
         log = node.log()

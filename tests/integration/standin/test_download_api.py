@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from standin_helpers import DOWNLOAD_API, http, http_json, start_download_api
+from standin_helpers import DOWNLOAD_API, http, http_json, start_download_api, wait_for
 
 LIC = {"lic": "LKR-TEST-LICENSE", "email": "ops@example.com"}
 
@@ -164,14 +164,17 @@ def test_runs_inside_a_sandbox_host(mariadb, jars):
              " --bind 0.0.0.0 --port 8080 --ttl 60")
     try:
         base = f"http://{host.ip}:8080"
-        deadline = time.time() + 20
-        while True:
+
+        def answer_once_listening():
             try:
-                status, answer = http_json("POST", base + "/download", {"lic": "L", "email": "e@x", "latest": "latest"}, timeout=3)
-                break
+                return http_json("POST", base + "/download", {"lic": "L", "email": "e@x", "latest": "latest"}, timeout=10)
             except OSError:
-                assert time.time() < deadline, host.run("journalctl -u standin-download-api --no-pager", check=False).stdout
-                time.sleep(0.3)
+                return None
+
+        try:
+            status, answer = wait_for(answer_once_listening, timeout=120, what="the download API in the sandbox host")
+        except AssertionError as exc:
+            raise AssertionError(host.run("journalctl -u standin-download-api --no-pager", check=False).stdout) from exc
         assert status == 200 and answer["url"].startswith(base + "/files/looker-25.6.12.jar?")
         assert sha(http("GET", answer["url"])[2]) == answer["sha256"]
     finally:

@@ -23,9 +23,9 @@ import standin.shared.Util;
 
 /**
  * The MySQL application database: schema and its migration (one node, under GET_LOCK, inside a
- * transaction), the node registry with heartbeats, the records of the test API and the
- * scheduler's runs. Every operation opens its own connection, so a restarted database is simply
- * reconnected to.
+ * transaction), the node registry with heartbeats, the session row every request writes, the
+ * records of the test API and the scheduler's runs. Every operation opens its own connection, so a
+ * restarted database is simply reconnected to.
  */
 final class AppDb implements Store {
     static final String LIVE_STATES = "('starting','waiting','migrating','running')";
@@ -45,6 +45,9 @@ final class AppDb implements Store {
             + " schema_version VARCHAR(32) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
         "CREATE TABLE IF NOT EXISTS standin_scheduler_runs (id BIGINT AUTO_INCREMENT PRIMARY KEY, node VARCHAR(255) NOT NULL,"
             + " ran_at DATETIME(3) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        "CREATE TABLE IF NOT EXISTS standin_sessions (client VARCHAR(64) NOT NULL PRIMARY KEY, node VARCHAR(255) NOT NULL,"
+            + " hits BIGINT NOT NULL, first_seen DATETIME(3) NOT NULL, last_seen DATETIME(3) NOT NULL)"
+            + " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
     };
 
     /** What the database says about itself. */
@@ -191,6 +194,7 @@ final class AppDb implements Store {
             register();
         }
         try (Connection c = conn()) {
+            addMissingTables(c);
             if (key != null) {
                 try (PreparedStatement ps = c.prepareStatement("INSERT IGNORE INTO standin_meta (k, v) VALUES ('master_key_check', ?)")) {
                     ps.setString(1, keyCheck(key));
@@ -203,24 +207,123 @@ final class AppDb implements Store {
         }
     }
 
-    /** migrate_internal_data: the database must be empty (it is then created) or at this release's schema. */
-    void prepareForImport(byte[] key) throws Looker.Refusal, Looker.MigrationFailed, SQLException, InterruptedException {
+    /**
+     * migrate_internal_data: creates the schema in a database that holds no Looker data and copies the
+     * embedded store's records into it, all in one transaction (a failure leaves no row behind).
+     * Refused, before anything is written, when any standin_* table of the target holds a row.
+     */
+    int importInto(List<Map<String, Object>> records, byte[] key) throws Looker.Refusal, Looker.MigrationFailed, SQLException,
+            InterruptedException {
+        try (Connection c = cfg.connect(5000, 0)) {
+            String lock = lockName("schema_migration");
+            if (!getLock(c, lock, 30)) {
+                throw new Looker.Refusal("another process holds the schema migration lock of " + where()
+                        + " (a node is migrating it): nothing was copied");
+            }
+            try {
+                Map<String, Long> held = heldData(c);
+                if (!held.isEmpty()) {
+                    List<String> counts = new ArrayList<>();
+                    for (Map.Entry<String, Long> e : held.entrySet()) {
+                        counts.add(e.getKey() + ": " + e.getValue() + (e.getValue() == 1 ? " row" : " rows"));
+                    }
+                    throw new Looker.Refusal("the target database " + where() + " already holds Looker data ("
+                            + String.join(", ", counts) + "): migrate_internal_data copies into an empty application database"
+                            + " only, and nothing was copied. Point looker-db.yml at a new, empty database");
+                }
+                bootstrap(c, key, records);
+            } finally {
+                releaseLock(c, lock);
+            }
+        }
+        return records.size();
+    }
+
+    /** The database and server, for messages (no credentials). */
+    String where() {
+        return "'" + cfg.database + "' on " + cfg.host + ":" + cfg.port;
+    }
+
+    /** Row counts of the standin_* tables that hold rows. */
+    private static Map<String, Long> heldData(Connection c) throws SQLException {
+        List<String> tables = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT table_name FROM information_schema.tables"
+                + " WHERE table_schema = DATABASE() AND table_name LIKE 'standin\\_%' ORDER BY table_name");
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                tables.add(rs.getString(1));
+            }
+        }
+        Map<String, Long> held = new LinkedHashMap<>();
+        for (String t : tables) {
+            try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery("SELECT COUNT(*) FROM `" + t + "`")) {
+                rs.next();
+                if (rs.getLong(1) > 0) {
+                    held.put(t, rs.getLong(1));
+                }
+            }
+        }
+        return held;
+    }
+
+    /**
+     * migrate_db_to_looker_version: brings the schema to this release's (creating it in an empty
+     * database) and returns true, or false when it already was there. A newer schema is refused.
+     */
+    boolean migrateSchema(byte[] key) throws Looker.Refusal, Looker.MigrationFailed, SQLException, InterruptedException {
         State st;
         try (Connection c = conn()) {
             st = readState(c);
         }
         checkState(st, key);
-        if (!st.exists) {
-            migrate(key);
-        } else if (!st.schema.equals(node.schema)) {
-            throw new Looker.Refusal("the application database schema is " + st.schema + " but this release needs " + node.schema
-                    + ": start this release once against it (it migrates the schema), then run migrate_internal_data again");
+        if (st.exists && st.schema.equals(node.schema)) {
+            return false;
         }
+        boolean migrated = migrate(key);
         if (key != null) {
             try (Connection c = conn();
                  PreparedStatement ps = c.prepareStatement("INSERT IGNORE INTO standin_meta (k, v) VALUES ('master_key_check', ?)")) {
                 ps.setString(1, keyCheck(key));
                 ps.executeUpdate();
+            }
+        }
+        return migrated;
+    }
+
+    /** Registered nodes with a fresh heartbeat that run another release than this jar. */
+    List<String> liveNodesOfOtherReleases() throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (Connection c = conn()) {
+            if (!readState(c).exists) {
+                return out;
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT hostname, version FROM standin_nodes WHERE version <> ?"
+                    + " AND state IN " + LIVE_STATES + " AND heartbeat_at > NOW(3) - INTERVAL ? SECOND ORDER BY hostname")) {
+                ps.setString(1, node.version);
+                ps.setInt(2, node.staleSeconds);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        out.add(rs.getString(1) + " (" + rs.getString(2) + ")");
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Tables that later stand-in builds added to the schema (created when missing). */
+    private static void addMissingTables(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM information_schema.tables"
+                + " WHERE table_schema = DATABASE() AND table_name = 'standin_sessions'");
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            if (rs.getInt(1) > 0) {
+                return;
+            }
+        }
+        try (Statement s = c.createStatement()) {
+            for (String ddl : DDL) {
+                s.execute(ddl);
             }
         }
     }
@@ -249,8 +352,11 @@ final class AppDb implements Store {
         }
     }
 
-    /** The schema migration: exactly one node runs it, under a database lock, in one transaction. */
-    private void migrate(byte[] key) throws Looker.Refusal, Looker.MigrationFailed, SQLException, InterruptedException {
+    /**
+     * The schema migration: exactly one node runs it, under a database lock, in one transaction.
+     * False when another node had done it meanwhile.
+     */
+    private boolean migrate(byte[] key) throws Looker.Refusal, Looker.MigrationFailed, SQLException, InterruptedException {
         try (Connection c = cfg.connect(5000, 0)) {
             String lock = lockName("schema_migration");
             node.setState("waiting");
@@ -264,15 +370,16 @@ final class AppDb implements Store {
                 checkState(st, key);
                 if (st.exists && Util.compareVersions(st.schema, node.schema) >= 0) {
                     Log.info("application database schema is already " + st.schema + " (migrated by another node)");
-                    return;
+                    return false;
                 }
                 node.setState("migrating");
                 heartbeatNow();
                 if (!st.exists) {
-                    bootstrap(c, key);
+                    bootstrap(c, key, List.of());
                 } else {
                     upgrade(c, st);
                 }
+                return true;
             } finally {
                 releaseLock(c, lock);
                 node.setState("starting");
@@ -280,7 +387,9 @@ final class AppDb implements Store {
         }
     }
 
-    private void bootstrap(Connection c, byte[] key) throws SQLException, Looker.MigrationFailed, InterruptedException {
+    /** Creates the schema (and inserts the records migrate_internal_data brings along) in one transaction. */
+    private void bootstrap(Connection c, byte[] key, List<Map<String, Object>> records) throws SQLException, Looker.MigrationFailed,
+            InterruptedException {
         Log.info("application database is empty: creating schema " + node.schema + " for release " + node.version
                 + " (stand-in migration, " + node.migrationSeconds + " s)");
         Timestamp started = new Timestamp(System.currentTimeMillis());
@@ -314,10 +423,13 @@ final class AppDb implements Store {
                 }
             }
             recordMigration(c, null, started);
+            insertImported(c, records);
             c.commit();
         } catch (SQLException e) {
             c.rollback();
             throw e;
+        } finally {
+            c.setAutoCommit(true);
         }
         Log.info("schema " + node.schema + " created");
     }
@@ -326,6 +438,7 @@ final class AppDb implements Store {
         Log.info("migrating the application database schema from " + st.schema + " (release " + st.release + ") to " + node.schema
                 + " (release " + node.version + "); stand-in migration, " + node.migrationSeconds + " s, in one transaction");
         Timestamp started = new Timestamp(System.currentTimeMillis());
+        addMissingTables(c);
         c.setAutoCommit(false);
         boolean committed = false;
         try {
@@ -568,31 +681,51 @@ final class AppDb implements Store {
         }
     }
 
-    /** migrate_internal_data: copies records by uid (INSERT IGNORE), so a second run copies nothing. */
-    int importRecords(List<Map<String, Object>> records) throws SQLException {
-        int inserted = 0;
-        try (Connection c = conn()) {
-            c.setAutoCommit(false);
-            try (PreparedStatement ps = c.prepareStatement("INSERT IGNORE INTO standin_records (uid, payload, node, origin, created_at,"
-                    + " schema_version) VALUES (?, ?, ?, 'embedded', ?, ?)")) {
-                for (Map<String, Object> r : records) {
-                    ps.setString(1, String.valueOf(r.get("uid")));
-                    ps.setString(2, (String) r.get("payload"));
-                    ps.setString(3, String.valueOf(r.get("node")));
-                    Timestamp ts;
-                    try {
-                        ts = Timestamp.from(OffsetDateTime.parse(String.valueOf(r.get("created_at"))).toInstant());
-                    } catch (RuntimeException e) {
-                        ts = new Timestamp(System.currentTimeMillis());
+    /** The embedded store's records, inside migrate_internal_data's transaction. */
+    private void insertImported(Connection c, List<Map<String, Object>> records) throws SQLException {
+        if (records.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO standin_records (uid, payload, node, origin, created_at,"
+                + " schema_version) VALUES (?, ?, ?, 'embedded', ?, ?)")) {
+            for (Map<String, Object> r : records) {
+                ps.setString(1, String.valueOf(r.get("uid")));
+                ps.setString(2, (String) r.get("payload"));
+                ps.setString(3, String.valueOf(r.get("node")));
+                Timestamp ts;
+                try {
+                    ts = Timestamp.from(OffsetDateTime.parse(String.valueOf(r.get("created_at"))).toInstant());
+                } catch (RuntimeException e) {
+                    ts = new Timestamp(System.currentTimeMillis());
+                }
+                ps.setTimestamp(4, ts);
+                ps.setString(5, node.schema);
+                ps.executeUpdate();
+            }
+        }
+    }
+
+    /** One row per client address: INSERT ... ON DUPLICATE KEY UPDATE, then read back. */
+    @Override
+    public long touchSession(String client, String host) throws SQLException {
+        try (Connection c = cfg.connect(5000, 30000)) {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO standin_sessions (client, node, hits, first_seen, last_seen)"
+                    + " VALUES (?, ?, 1, NOW(3), NOW(3)) ON DUPLICATE KEY UPDATE hits = hits + 1, node = VALUES(node),"
+                    + " last_seen = NOW(3)")) {
+                ps.setString(1, client);
+                ps.setString(2, host);
+                ps.executeUpdate();
+            }
+            try (PreparedStatement ps = c.prepareStatement("SELECT hits FROM standin_sessions WHERE client = ?")) {
+                ps.setString(1, client);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new SQLException("session of " + client + " not found after writing it");
                     }
-                    ps.setTimestamp(4, ts);
-                    ps.setString(5, node.schema);
-                    inserted += ps.executeUpdate();
+                    return rs.getLong(1);
                 }
             }
-            c.commit();
         }
-        return inserted;
     }
 
     @Override

@@ -21,8 +21,8 @@ import standin.shared.Json;
 
 /**
  * The single-node embedded store, standing in for Looker's HyperSQL files: .db/looker.script in
- * the working directory (one JSON object per line, appended and fsynced per write) and
- * .db/looker.lck, locked while a node uses the store.
+ * the working directory (one JSON object per line, appended per write: fsynced for records, not
+ * for the session line of every request) and .db/looker.lck, locked while a node uses the store.
  */
 final class EmbeddedStore implements Store {
     static final String HEADER = "-- lookerops.cluster Looker stand-in embedded store (stands in for HyperSQL's .db/looker.script; not Looker)";
@@ -35,6 +35,7 @@ final class EmbeddedStore implements Store {
     private final Map<String, Map<String, Object>> byUid = new LinkedHashMap<>();
     private final List<Map<String, Object>> records = new ArrayList<>();
     private final Map<String, Object> meta = new LinkedHashMap<>();
+    private final Map<String, Map<String, Object>> sessions = new LinkedHashMap<>();
     private long nextId = 1;
     private long schedulerRuns;
 
@@ -94,6 +95,9 @@ final class EmbeddedStore implements Store {
                 meta.put(String.valueOf(row.get("k")), row.get("v"));
             } else if (type.equals("scheduler_run")) {
                 schedulerRuns++;
+            } else if (type.equals("session")) {
+                row.remove("type");
+                sessions.put(String.valueOf(row.get("client")), row);
             }
         }
         Object runs = meta.get("scheduler_runs");
@@ -122,6 +126,12 @@ final class EmbeddedStore implements Store {
             line.putAll(r);
             b.append(Json.write(line)).append('\n');
         }
+        for (Map<String, Object> session : sessions.values()) {
+            Map<String, Object> line = new LinkedHashMap<>();
+            line.put("type", "session");
+            line.putAll(session);
+            b.append(Json.write(line)).append('\n');
+        }
         Path tmp = dir.resolve("looker.script.new");
         try (FileOutputStream out = new FileOutputStream(tmp.toFile())) {
             out.write(b.toString().getBytes(StandardCharsets.UTF_8));
@@ -131,9 +141,16 @@ final class EmbeddedStore implements Store {
     }
 
     private void append(Map<String, Object> line) throws IOException {
+        append(line, true);
+    }
+
+    /** Appends one line; fsynced for records and scheduler runs, not for the session of each request. */
+    private void append(Map<String, Object> line, boolean sync) throws IOException {
         try (FileOutputStream out = new FileOutputStream(script.toFile(), true)) {
             out.write((Json.write(line) + "\n").getBytes(StandardCharsets.UTF_8));
-            out.getFD().sync();
+            if (sync) {
+                out.getFD().sync();
+            }
         }
     }
 
@@ -178,6 +195,22 @@ final class EmbeddedStore implements Store {
         return Json.obj("count", records.size(), "records", out);
     }
 
+    /** Appends the client's session line (the latest line of a client wins when loading); returns its hits. */
+    @Override
+    public synchronized long touchSession(String client, String node) throws IOException {
+        Map<String, Object> before = sessions.get(client);
+        long hits = before == null ? 1 : ((Number) before.get("hits")).longValue() + 1;
+        String now = OffsetDateTime.now(ZoneOffset.UTC).toString();
+        Map<String, Object> session = Json.obj("client", client, "node", node, "hits", hits,
+                "first_seen", before == null ? now : before.get("first_seen"), "last_seen", now);
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("type", "session");
+        line.putAll(session);
+        append(line, false);
+        sessions.put(client, session);
+        return hits;
+    }
+
     @Override
     public synchronized void schedulerRun(String node) throws IOException {
         append(Json.obj("type", "scheduler_run", "node", node, "at", OffsetDateTime.now(ZoneOffset.UTC).toString()));
@@ -188,6 +221,6 @@ final class EmbeddedStore implements Store {
     public synchronized Map<String, Object> health() {
         boolean ok = Files.isWritable(script);
         return Json.obj("status", ok ? "ok" : "error", "kind", "embedded", "path", script.toString(),
-                "records", records.size(), "schema_version", meta.get("schema_version"));
+                "records", records.size(), "sessions", sessions.size(), "schema_version", meta.get("schema_version"));
     }
 }

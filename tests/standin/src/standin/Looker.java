@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.BindException;
 import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,9 +18,11 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
@@ -35,6 +38,8 @@ import standin.shared.DbConfig;
 import standin.shared.Json;
 import standin.shared.Log;
 import standin.shared.Util;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 /**
  * One node of the lookerops.cluster Looker stand-in: a test double that behaves like a Looker
@@ -65,12 +70,14 @@ public final class Looker {
     final String version;
     final String schema;
     final String buildId;
+    final int startupSeconds;
     final int migrationSeconds;
     final boolean migrationFails;
     final int staleSeconds = Integer.getInteger("standin.node.stale.seconds", 10);
     final int heartbeatSeconds = Integer.getInteger("standin.heartbeat.seconds", 2);
     final int schedulerSeconds = Integer.getInteger("standin.scheduler.seconds", 5);
     final int dbWaitSeconds = Integer.getInteger("standin.db.wait.seconds", 60);
+    final int stopTimeoutSeconds = Integer.getInteger("standin.stop.timeout.seconds", 60);
     final String instanceId = UUID.randomUUID().toString();
     final Path workDir = Paths.get("").toAbsolutePath();
     final String startedAt = OffsetDateTime.now(ZoneOffset.UTC).toString();
@@ -88,6 +95,8 @@ public final class Looker {
     private volatile String lastSchedulerRun;
     private volatile String lastSchedulerError;
     private final Map<String, Boolean> peerSeen = new HashMap<>();
+    private final List<String> ignoredSignals = new ArrayList<>();
+    private Set<InetAddress> tlsTerminator = Set.of();
     private DbConfig db;
     private DbConfig analyticsDb;
     private AppDb appDb;
@@ -104,6 +113,8 @@ public final class Looker {
         this.version = release.getProperty("version");
         this.schema = Util.schemaOf(version);
         this.buildId = release.getProperty("build_id");
+        this.startupSeconds = Integer.getInteger("standin.startup.seconds",
+                Integer.parseInt(release.getProperty("startup_seconds", "0")));
         this.migrationSeconds = Integer.getInteger("standin.migration.seconds",
                 Integer.parseInt(release.getProperty("migration_seconds", "0")));
         this.migrationFails = Boolean.parseBoolean(System.getProperty("standin.migration.fail",
@@ -125,7 +136,12 @@ public final class Looker {
         }
         Looker n = new Looker(o, release);
         current = n;
-        int rc = o.command.equals("start") ? n.start() : n.migrateInternalData();
+        int rc;
+        switch (o.command) {
+            case "start": rc = n.start(); break;
+            case "migrate_internal_data": rc = n.migrateInternalData(); break;
+            default: rc = n.migrateDbToLookerVersion();
+        }
         System.exit(rc);
     }
 
@@ -134,6 +150,7 @@ public final class Looker {
         System.err.println("usage: java [JAVAARGS] -jar looker.jar start [--no-daemonize] [--clustered -H HOST -d looker-db.yml"
                 + " --shared-storage-dir DIR] [-p 9999] [--core-port 19999] [-n 1551] [-q 61616] [other Looker flags]");
         System.err.println("       java -jar looker.jar migrate_internal_data looker-db.yml");
+        System.err.println("       java [JAVAARGS] -jar looker.jar migrate_db_to_looker_version VERSION [-d looker-db.yml] [other Looker flags]");
         System.exit(2);
     }
 
@@ -153,6 +170,22 @@ public final class Looker {
 
     boolean tls() {
         return tls;
+    }
+
+    /**
+     * With --ssl-provided-externally-by=HOST, plain HTTP is answered only to connections whose source
+     * is one of HOST's addresses (resolved at start-up); without the flag, everyone (over TLS).
+     */
+    boolean acceptsFrom(InetAddress source) {
+        return opts.sslExternal == null || tlsTerminator.contains(source);
+    }
+
+    String tlsTerminatorDescription() {
+        List<String> addrs = new ArrayList<>();
+        for (InetAddress a : tlsTerminator) {
+            addrs.add(a.getHostAddress());
+        }
+        return opts.sslExternal + " (" + String.join(", ", addrs) + ")";
     }
 
     Store store() {
@@ -250,6 +283,14 @@ public final class Looker {
         if (opts.sslKeystore != null && opts.sslKeystorePassFile == null) {
             throw new Refusal("--ssl-keystore needs --ssl-keystore-pass-file (the keystore password)");
         }
+        if (opts.sslExternal != null) {
+            try {
+                tlsTerminator = new LinkedHashSet<>(List.of(InetAddress.getAllByName(opts.sslExternal)));
+            } catch (UnknownHostException e) {
+                throw new Refusal("--ssl-provided-externally-by=" + opts.sslExternal + ": cannot resolve " + opts.sslExternal
+                        + " (the load balancer that terminates TLS; plain HTTP is answered only to its addresses)");
+            }
+        }
         if (opts.hostname == null) {
             try {
                 opts.hostname = InetAddress.getLocalHost().getHostName();
@@ -259,7 +300,7 @@ public final class Looker {
         }
         hostname = opts.hostname;
         try {
-            Log.init(workDir.resolve("log").resolve("looker.log"), opts.jsonLog, hostname);
+            Log.init(opts.noLogToFile ? null : workDir.resolve("log").resolve("looker.log"), opts.jsonLog, hostname);
             logReady = true;
         } catch (IOException e) {
             throw new Refusal("cannot write the log " + workDir.resolve("log/looker.log") + ": " + Util.brief(e));
@@ -364,6 +405,11 @@ public final class Looker {
         }
         installSignalHandlers();
         web.start();
+        if (opts.sslExternal != null) {
+            Log.info("TLS is provided externally by " + tlsTerminatorDescription() + ": plain HTTP on the web and API ports,"
+                    + " answered only to connections from those addresses");
+        }
+        simulateStartup();
         if (db != null) {
             appDb = new AppDb(db, this);
             store = appDb;
@@ -385,6 +431,26 @@ public final class Looker {
                 + opts.sslExternal : ""));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * Looker takes minutes to start; the stand-in takes the configured start-up time (release.properties,
+     * -Dstandin.startup.seconds), bound to its ports meanwhile, /alive answering 503 "starting".
+     */
+    private void simulateStartup() throws InterruptedException {
+        if (startupSeconds <= 0) {
+            return;
+        }
+        Log.info("starting up (stand-in start-up time " + startupSeconds + " s; /alive answers 503 meanwhile)");
+        long end = System.currentTimeMillis() + startupSeconds * 1000L;
+        long lastLog = System.currentTimeMillis();
+        while (System.currentTimeMillis() < end && !stopping.get()) {
+            Thread.sleep(Math.min(250, Math.max(1, end - System.currentTimeMillis())));
+            if (System.currentTimeMillis() - lastLog >= 10000) {
+                lastLog = System.currentTimeMillis();
+                Log.info("still starting up (" + (startupSeconds - (end - lastLog) / 1000) + "/" + startupSeconds + " s)");
+            }
+        }
     }
 
     /** Called once the node row exists: heartbeats from now on (also while migrating). */
@@ -524,7 +590,13 @@ public final class Looker {
                 "ports", Json.obj("web", opts.webPort, "api", opts.apiPort, "node_to_node", opts.nodePort, "queue_broker", opts.queuePort));
     }
 
-    Map<String, Object> availability() {
+    /** /availability's rule: serving, and every subsystem of the state view ok. */
+    boolean healthy() {
+        return Boolean.TRUE.equals(stateView().get("healthy"));
+    }
+
+    /** The test-only introspection of GET /standin/state (what /availability's status code sums up). */
+    Map<String, Object> stateView() {
         boolean healthy = true;
         Map<String, Object> dbStatus = store == null ? Json.obj("status", "starting") : store.health();
         healthy &= "ok".equals(dbStatus.get("status"));
@@ -561,7 +633,8 @@ public final class Looker {
                 "hostname", hostname, "version", version, "state", state, "clustered", opts.clustered,
                 "healthy", healthy && isServing(), "database", dbStatus, "shared_storage", storage, "peers", peers,
                 "inbound_peers", link == null ? List.of() : link.inbound(), "scheduler", scheduler,
-                "render", Json.obj("concurrent_jobs", opts.renderJobs, "status", renderStatus, "chromium", chromium));
+                "render", Json.obj("concurrent_jobs", opts.renderJobs, "status", renderStatus, "chromium", chromium),
+                "pid", ProcessHandle.current().pid(), "ignored_signals", ignoredSignals);
         if (analyticsDb != null) {
             out.put("analytics_database", AppDb.check(analyticsDb, "mysql (read replica for System Activity)"));
         }
@@ -583,9 +656,25 @@ public final class Looker {
 
     // ---------------------------------------------------------------- shutdown
 
+    /**
+     * SIGTERM and SIGINT stop the node cleanly. A signal that the process which started this JVM
+     * ignored (a background job of a non-interactive shell ignores SIGINT and SIGQUIT; nohup ignores
+     * SIGHUP) stays ignored: the JVM refuses to install a handler for it and Signal.handle answers
+     * SIG_IGN. Such a node would silently survive that signal, so say so loudly.
+     */
     private void installSignalHandlers() {
         for (String sig : new String[] {"TERM", "INT"}) {
-            sun.misc.Signal.handle(new sun.misc.Signal(sig), s -> shutdown("SIG" + sig));
+            SignalHandler before = Signal.handle(new Signal(sig), s -> shutdown("SIG" + sig));
+            if (before == SignalHandler.SIG_IGN) {
+                ignoredSignals.add("SIG" + sig);
+            }
+        }
+        if (!ignoredSignals.isEmpty()) {
+            Log.warn(String.join(" and ", ignoredSignals) + " ignored: the process that started this node ignores "
+                    + (ignoredSignals.size() > 1 ? "them" : "it") + " (a background job of a non-interactive shell ignores SIGINT),"
+                    + " and a JVM cannot take an ignored signal back, so " + String.join(" and ", ignoredSignals)
+                    + " will NOT stop this node; " + (ignoredSignals.contains("SIGTERM") ? "only SIGKILL will"
+                    : "stop it with SIGTERM") + " (systemd starts services with default signal handling)");
         }
     }
 
@@ -595,6 +684,7 @@ public final class Looker {
         }
         String was = state;
         setState("stopping");
+        startStopWatchdog();
         Log.info(why + " received: stopping the Looker stand-in (state was " + was + ")");
         if ("migrating".equals(was)) {
             Log.warn("stopped during a schema migration: the database rolls the migration's transaction back");
@@ -615,6 +705,32 @@ public final class Looker {
         setState("stopped");
         Log.info("Looker stand-in stopped cleanly");
         System.exit(0);
+    }
+
+    /**
+     * Every step of a clean stop is bounded (database calls have timeouts), but should one ever hang,
+     * the node does not linger: it logs where every thread is and exits with 1, which tests notice.
+     */
+    private void startStopWatchdog() {
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(stopTimeoutSeconds * 1000L);
+            } catch (InterruptedException e) {
+                return;
+            }
+            StringBuilder dump = new StringBuilder();
+            for (Map.Entry<Thread, StackTraceElement[]> e : Thread.getAllStackTraces().entrySet()) {
+                dump.append("\n  thread ").append(e.getKey().getName()).append(" (").append(e.getKey().getState()).append(')');
+                for (StackTraceElement frame : e.getValue()) {
+                    dump.append("\n    at ").append(frame);
+                }
+            }
+            Log.error("the clean stop did not finish within " + stopTimeoutSeconds + " s (standin.stop.timeout.seconds);"
+                    + " halting with exit code 1. Threads:" + dump);
+            Runtime.getRuntime().halt(1);
+        }, "stop-watchdog");
+        t.setDaemon(true);
+        t.start();
     }
 
     // ---------------------------------------------------------------- migrate_internal_data
@@ -644,10 +760,9 @@ public final class Looker {
             List<Map<String, Object>> records = embedded.records();
             appDb = new AppDb(db, this);
             appDb.waitForDatabase(Math.min(dbWaitSeconds, 30));
-            appDb.prepareForImport(masterKey());
-            int inserted = appDb.importRecords(records);
-            String msg = "migrate_internal_data: copied " + inserted + " of " + records.size() + " records from .db/looker.script to "
-                    + db + " (" + (records.size() - inserted) + " already present)";
+            int inserted = appDb.importInto(records, masterKey());
+            String msg = "migrate_internal_data: copied " + inserted + " records from .db/looker.script into the empty database "
+                    + appDb.where() + " (" + db + ")";
             Log.info(msg);
             System.out.println(msg);
             embedded.close();
@@ -660,6 +775,59 @@ public final class Looker {
             return fail("schema migration failed: " + e.getMessage());
         } catch (Exception e) {
             return fail("migrate_internal_data failed: " + Util.brief(e));
+        }
+    }
+
+    // ---------------------------------------------------------------- migrate_db_to_looker_version
+
+    /**
+     * Google's reference deployment migrates the schema before rolling the nodes:
+     * java -jar looker.jar migrate_db_to_looker_version VERSION [LOOKERARGS]. This jar migrates the
+     * application database (-d or LOOKER_DB) to its own release's schema and exits; another VERSION and
+     * a downgrade are refused.
+     */
+    private int migrateDbToLookerVersion() {
+        String wanted = opts.positionals.get(0);
+        try {
+            if (!wanted.matches("[0-9]+\\.[0-9]+(\\.[0-9]+)?")) {
+                throw new Options.UsageError("migrate_db_to_looker_version: VERSION must look like 25.8 or 25.8.3, got '" + wanted + "'");
+            }
+            prepare();
+            Log.info("lookerops.cluster Looker STAND-IN release " + version + ": migrate_db_to_looker_version " + wanted);
+            if (!Util.schemaOf(wanted).equals(schema)) {
+                throw new Refusal("this looker.jar is release " + version + ": it migrates the application database to " + version
+                        + " (schema " + schema + ") only, not to " + wanted + "; run the looker.jar of release " + wanted);
+            }
+            if (db == null) {
+                throw new Refusal("no application database given: -d looker-db.yml or the LOOKER_DB variable");
+            }
+            appDb = new AppDb(db, this);
+            appDb.waitForDatabase(Math.min(dbWaitSeconds, 30));
+            List<String> others = appDb.liveNodesOfOtherReleases();
+            if (!others.isEmpty()) {
+                Log.warn("live nodes of another release are registered: " + String.join(", ", others)
+                        + "; they must not serve once the schema is migrated (stop them)");
+            }
+            boolean migrated = appDb.migrateSchema(masterKey());
+            String msg = migrated
+                    ? "migrate_db_to_looker_version: application database " + appDb.where() + " migrated to " + version + " (schema "
+                        + schema + ")"
+                    : "migrate_db_to_looker_version: application database " + appDb.where() + " is already at schema " + schema
+                        + ": nothing to do";
+            Log.info(msg);
+            System.out.println(msg);
+            return 0;
+        } catch (Options.UsageError e) {
+            usage(e.getMessage());
+            return 2;
+        } catch (Refusal e) {
+            return fail("migrate_db_to_looker_version refused: " + e.getMessage());
+        } catch (MigrationFailed e) {
+            return fail("schema migration failed: " + e.getMessage());
+        } catch (InterruptedException e) {
+            return fail("interrupted during the schema migration");
+        } catch (Exception e) {
+            return fail("migrate_db_to_looker_version failed: " + Util.brief(e));
         }
     }
 }

@@ -6,7 +6,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** The command line of looker.jar: a command (start, migrate_internal_data) and Looker's flags. */
+/**
+ * The command line of looker.jar: a command (start, migrate_internal_data FILE,
+ * migrate_db_to_looker_version VERSION) and Looker's flags.
+ */
 final class Options {
     /** Thrown for a command line that must be refused; the message says what is wrong. */
     static final class UsageError extends Exception {
@@ -17,8 +20,10 @@ final class Options {
         }
     }
 
+    static final String COMMANDS = "'start', 'migrate_internal_data FILE' or 'migrate_db_to_looker_version VERSION'";
     private static final Map<String, String> VALUE_FLAGS = new HashMap<>();
-    private static final Set<String> BOOLEAN_FLAGS = Set.of("--clustered", "--no-daemonize", "--apply-db-migrations");
+    private static final Set<String> BOOLEAN_FLAGS = Set.of("--clustered", "--no-daemonize", "--apply-db-migrations",
+            "--no-log-to-file");
 
     static {
         String[][] names = {
@@ -41,6 +46,7 @@ final class Options {
     boolean clustered;
     boolean noDaemonize;
     boolean applyDbMigrations;
+    boolean noLogToFile;
     String hostname;
     int nodePort = 1551;
     int queuePort = 61616;
@@ -97,7 +103,7 @@ final class Options {
             o.setValue(canonical, name, value);
         }
         if (o.command == null) {
-            throw new UsageError("no command given (expected 'start' or 'migrate_internal_data FILE')");
+            throw new UsageError("no command given (expected " + COMMANDS + ")");
         }
         o.checkCommand();
         return o;
@@ -107,6 +113,7 @@ final class Options {
         switch (name) {
             case "--clustered": clustered = true; break;
             case "--no-daemonize": noDaemonize = true; break;
+            case "--no-log-to-file": noLogToFile = true; break;
             default: applyDbMigrations = true;
         }
     }
@@ -180,8 +187,14 @@ final class Options {
                     throw new UsageError("usage: java -jar looker.jar migrate_internal_data looker-db.yml");
                 }
                 break;
+            case "migrate_db_to_looker_version":
+                if (positionals.size() != 1) {
+                    throw new UsageError("usage: java -jar looker.jar migrate_db_to_looker_version VERSION [-d looker-db.yml]"
+                            + " [other start flags]");
+                }
+                break;
             default:
-                throw new UsageError("unknown command '" + command + "' (expected 'start' or 'migrate_internal_data FILE')");
+                throw new UsageError("unknown command '" + command + "' (expected " + COMMANDS + ")");
         }
     }
 

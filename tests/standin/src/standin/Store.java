@@ -10,9 +10,16 @@ interface Store {
     /** {"count": all records, "records": up to limit records with id > afterId}. */
     Map<String, Object> listRecords(long afterId, int limit) throws Exception;
 
+    /**
+     * The session of a client: counts its request (a write) and reads the count back. Every HTTP
+     * request but /alive and /availability goes through here first, as every Looker request reads and
+     * writes the application database; when this fails, the request fails.
+     */
+    long touchSession(String client, String node) throws Exception;
+
     /** One run of the periodic scheduler job. */
     void schedulerRun(String node) throws Exception;
 
-    /** Status of the store for /availability. */
+    /** Status of the store for /availability and /standin/state. */
     Map<String, Object> health();
 }

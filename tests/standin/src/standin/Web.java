@@ -5,6 +5,7 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -13,7 +14,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.regex.Pattern;
@@ -31,14 +34,18 @@ import standin.shared.Util;
 
 /**
  * The web (-p, 9999) and API (--core-port, 19999) listeners: HTTPS with the node's certificate,
- * or plain HTTP when TLS is provided externally. Both serve /alive, /availability,
- * /api/4.0/versions and the stand-in's test API under /standin/ (see tests/standin/README.md).
+ * or plain HTTP when TLS is provided externally (then only to the TLS terminator's addresses).
+ * Both serve Looker's documented surfaces (/alive and /availability: status codes only;
+ * /api/4.0/versions) and the stand-in's test-only helpers under /standin/ (see
+ * tests/standin/README.md). Every request but /alive, /availability and /standin/state first
+ * writes and reads the client's session row in the application database, as Looker does.
  */
 final class Web {
     private static final Pattern MODEL_PATH = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*");
     private static final int MAX_BODY = 16 * 1024 * 1024;
 
     private final Looker node;
+    private final Set<String> refusedSources = ConcurrentHashMap.newKeySet();
     private HttpServer web;
     private HttpServer api;
     private final ExecutorService pool = Executors.newFixedThreadPool(16, r -> {
@@ -107,17 +114,43 @@ final class Web {
     private void route(HttpExchange ex, String listener) throws Exception {
         String path = ex.getRequestURI().getPath();
         String method = ex.getRequestMethod();
+        InetAddress source = ex.getRemoteAddress().getAddress();
+        if (!node.acceptsFrom(source)) {
+            String msg = "TLS is provided externally by " + node.tlsTerminatorDescription() + ": plain HTTP is answered only to"
+                    + " connections from it; this source (" + source.getHostAddress() + ") is refused";
+            if (refusedSources.add(source.getHostAddress())) {
+                Log.warn(msg + " (logged once per source)");
+            }
+            sendText(ex, 403, msg + "\n");
+            return;
+        }
         boolean serving = node.isServing();
         if (path.equals("/alive")) {
             sendText(ex, serving ? 200 : 503, serving ? "" : node.state() + "\n");
             return;
         }
         if (path.equals("/availability")) {
-            sendJson(ex, 200, node.availability());
+            // Looker documents the status code only: the body is opaque and nobody may parse it.
+            boolean healthy = serving && node.healthy();
+            sendText(ex, healthy ? 200 : 503, healthy ? "ok\n" : "unavailable\n");
+            return;
+        }
+        if (path.equals("/standin/state")) {
+            // Test-only introspection; answers in every state and without the session write, so
+            // that tests can see a starting node or a database that is down.
+            sendJson(ex, 200, node.stateView());
             return;
         }
         if (!serving) {
             sendJson(ex, 503, Json.obj("error", "Looker stand-in is " + node.state(), "state", node.state(), "node", node.hostname));
+            return;
+        }
+        try {
+            node.store().touchSession(source.getHostAddress(), node.hostname);
+        } catch (Exception e) {
+            // Looker reads and writes its database on nearly every request: without it, the request fails.
+            sendJson(ex, 503, Json.obj("error", "application database unavailable (every request reads and writes it): "
+                    + Util.brief(e), "node", node.hostname));
             return;
         }
         if (path.equals("/")) {

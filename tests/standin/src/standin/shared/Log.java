@@ -24,9 +24,12 @@ public final class Log {
     private Log() {
     }
 
+    /** logFile null: stdout only (Looker's --no-log-to-file). */
     public static synchronized void init(Path logFile, boolean jsonFormat, String hostname) throws IOException {
-        Files.createDirectories(logFile.getParent());
-        file = new PrintWriter(new OutputStreamWriter(new FileOutputStream(logFile.toFile(), true), StandardCharsets.UTF_8));
+        if (logFile != null) {
+            Files.createDirectories(logFile.getParent());
+            file = new PrintWriter(new OutputStreamWriter(new FileOutputStream(logFile.toFile(), true), StandardCharsets.UTF_8));
+        }
         json = jsonFormat;
         node = hostname;
     }
