@@ -35,61 +35,60 @@ def _minor(version):
     return "%d.%d" % key[:2] if key else ""
 
 
-def _minor_key(schema):
-    match = re.match(r"^(\d+)\.(\d+)", str(schema or "").strip())
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
 def _names(nodes):
     return [str(node.get("name")) for node in nodes]
 
 
+def _release(version):
+    """The X.Y.Z a manifest's Implementation-Version starts with ('25.6.12', '25.6.12-b3' -> '25.6.12'), or ''."""
+    match = re.match(r"^(\d+\.\d+\.\d+)", str(version or "").strip())
+    return match.group(1) if match else ""
+
+
 def _node_problems(nodes):
-    """Problems of the nodes of the running cluster (each a sentence), and its single release."""
+    """Problems of the nodes of the running cluster (each a sentence), and its single release.
+
+    A node's release is known three ways, all documented by Looker or written by this collection:
+    the record of looker_jar (installed_version), the Implementation-Version of its looker.jar's
+    manifest (jar_version) and looker_release_version of /api/4.0/versions (running_version). They
+    must agree on every node, and every node must be on one release: then the application database
+    holds that release's schema (Looker migrates it when the first node of a release starts)."""
     problems = []
     versions = {}
     for node in nodes:
         name = node.get("name")
         installed = str(node.get("installed_version") or "")
+        jar = _release(node.get("jar_version"))
         running = str(node.get("running_version") or "")
         if not installed:
             problems.append("%s has no Looker installed (no .looker-jars.json): deploy the cluster with playbooks/site.yml first" % name)
             continue
+        if not jar:
+            problems.append("%s: the manifest of its looker.jar names no release (Implementation-Version), so the jar on disk is "
+                            "not known to be Looker %s: run playbooks/site.yml to install the recorded pair again" % (name, installed))
+        elif jar != installed:
+            problems.append("%s: its looker.jar is Looker %s (manifest) but %s is recorded as installed (.looker-jars.json): the "
+                            "jars were replaced outside lookerops.cluster; run playbooks/site.yml to install one release" % (name, jar, installed))
         if not node.get("active"):
             problems.append("%s is not running (Looker %s installed): start it and check it first, so that the upgrade starts from "
                             "a cluster known to work (a node left stopped by an earlier failed upgrade: run the rollback first)"
                             % (name, installed))
         elif not node.get("healthy"):
             problems.append("%s runs but does not answer /alive: repair it before upgrading" % name)
-        elif running and running != installed:
+        elif not running:
+            problems.append("%s answers /alive but not which release it runs (looker_release_version of /api/4.0/versions): "
+                            "repair it before upgrading" % name)
+        elif running != installed:
             problems.append("%s runs Looker %s but has %s installed (new jars not started yet)" % (name, running, installed))
         versions.setdefault(installed, []).append(name)
-        if running:
-            versions.setdefault(running, [])
-            if name not in versions[running]:
-                versions[running].append(name)
+        if running and name not in versions.setdefault(running, []):
+            versions[running].append(name)
     if len(versions) > 1:
         problems.append("mixed-version cluster (%s): Looker must never run two versions against one application database; "
                         "bring every node to one release with the looker_node role first"
                         % ", ".join("%s on %s" % ("/".join(sorted(hosts)), version) for version, hosts in sorted(versions.items())))
     current = list(versions)[0] if len(versions) == 1 else ""
     return problems, current
-
-
-def _check_schema(schema_version, current):
-    if not schema_version or not current:
-        return []
-    schema, running = _minor_key(schema_version), _key(current)[:2]
-    if schema is None:
-        return ["the application database reports the schema version %r, which is not a release (X.Y)" % schema_version]
-    if schema > running:
-        return ["the application database schema is %s, newer than the release the nodes run (%s): an earlier upgrade migrated "
-                "it and was not rolled back; restore the backup taken before that upgrade (lookerops-appdb-restore) or run "
-                "the nodes on %s.x" % (schema_version, current, "%d.%d" % schema)]
-    if schema < running:
-        return ["the application database schema is %s, older than the release the nodes run (%s): a migration did not "
-                "finish; look at the nodes' logs before upgrading" % (schema_version, current)]
-    return []
 
 
 def _check_backup(state):
@@ -154,8 +153,8 @@ def _check_new_nodes(nodes, new_nodes, lb_backends, target):
 def plan(state):
     """Return the plan (dict) for `state`, or raise PlanRefused with every reason.
 
-    state: strategy, target_version, nodes [{name, installed_version, running_version, active,
-    healthy}], schema_version, and for rolling backup_available, backup_free_mb, database_size_mb,
+    state: strategy, target_version, nodes [{name, installed_version, jar_version, running_version,
+    active, healthy}], and for rolling backup_available, backup_free_mb, database_size_mb,
     backup_space_ratio; for replica_swap replica {host, is_replica, io_running, sql_running,
     seconds_behind, last_error}, max_replica_lag, new_nodes, lb_backends."""
     strategy = state.get("strategy")
@@ -181,7 +180,6 @@ def plan(state):
             if strategy == "replica_swap":
                 reasons.append("the cluster already runs %s: there is nothing to swap; a configuration change of the same release "
                                "is a rolling restart (looker_upgrade_strategy: rolling)" % target)
-    reasons.extend(_check_schema(state.get("schema_version"), current))
 
     if strategy == "rolling" and action == "upgrade":
         reasons.extend(_check_backup(state))
@@ -215,7 +213,8 @@ def plan(state):
         migration = ", which migrates the schema %s -> %s" % (_minor(current), _minor(target)) if migrates else ""
         result["steps"] = [
             "install %s on the new nodes (%s) against the replica %s, not started" % (target, ", ".join(new), replica),
-            "cutover: set the primary read-only (writes answered 503, reads still served by the old nodes)",
+            "cutover: set the primary read-only - Looker writes on nearly every request, so most requests fail from here "
+            "until the new nodes serve, reads included",
             "wait until the replica has applied every transaction of the primary (GTID)",
             "promote %s: stop replication, make it writable" % replica,
             "start %s alone%s, then the other new nodes, each behind /alive" % (new[0], migration),

@@ -13,14 +13,17 @@ module: looker_upgrade_plan
 short_description: Validate an upgrade of a Looker cluster and return its ordered steps, or refuse it
 version_added: 0.2.0
 description:
-  - Takes the inspected state of a Looker cluster (each node's installed and running release and its
-    health, the schema version of the application database, the replica's replication state, the space
-    for a backup) and the requested O(strategy) and O(target_version), and returns the plan of the
-    upgrade as ordered steps.
+  - Takes the inspected state of a Looker cluster (each node's recorded, manifest and running release and
+    its health, the replica's replication state, the space for a backup) and the requested O(strategy) and
+    O(target_version), and returns the plan of the upgrade as ordered steps.
   - Refuses, listing every reason with its fix, an upgrade that is not safe - a downgrade, a
-    mixed-version cluster, a stopped or unhealthy node, a schema that does not match the running
-    release, no backup or no space for it (V(rolling)), a replica that is not in sync, no new nodes or
-    new nodes already running Looker, new nodes the load balancer does not know (V(replica_swap)).
+    mixed-version cluster, a node whose looker.jar manifest, recorded release and running release
+    disagree, a stopped or unhealthy node, no backup or no space for it (V(rolling)), a replica that is
+    not in sync, no new nodes or new nodes already running Looker, new nodes the load balancer does not
+    know (V(replica_swap)).
+  - The schema of the application database is not read - Looker documents no way to read it. It is the
+    schema of the release every node runs (Looker migrates the schema when the first node of a release
+    starts, and refuses to start against a newer one), which is what this module checks.
   - Changes nothing and contacts no host; C(playbooks/upgrade.yml) gathers the state with read-only
     tasks and passes it here, so the decision can be tested without a cluster.
 author:
@@ -61,6 +64,12 @@ options:
         description: Release recorded in C(.looker-jars.json); empty when Looker is not installed.
         type: str
         default: ""
+      jar_version:
+        description:
+          - C(Implementation-Version) of the manifest of the installed C(looker.jar) (its C(X.Y.Z) prefix is compared).
+          - Empty when it could not be read; a node of O(nodes) with Looker installed is then refused.
+        type: str
+        default: ""
       running_version:
         description: C(looker_release_version) of C(/api/4.0/versions); empty when not answering.
         type: str
@@ -87,6 +96,12 @@ options:
         description: Release recorded in C(.looker-jars.json); empty when Looker is not installed.
         type: str
         default: ""
+      jar_version:
+        description:
+          - C(Implementation-Version) of the manifest of the installed C(looker.jar) (its C(X.Y.Z) prefix is compared).
+          - Empty when it could not be read; a node of O(nodes) with Looker installed is then refused.
+        type: str
+        default: ""
       running_version:
         description: C(looker_release_version) of C(/api/4.0/versions); empty when not answering.
         type: str
@@ -99,10 +114,6 @@ options:
         description: Whether C(/alive) answered 200.
         type: bool
         default: false
-  schema_version:
-    description: Schema version recorded in the application database (C(X.Y)); empty when unknown (not checked).
-    type: str
-    default: ""
   backup_available:
     description: V(rolling) only, whether the backup command of the mysql_appdb role exists on the primary.
     type: bool
@@ -149,9 +160,8 @@ EXAMPLES = r"""
     strategy: rolling
     target_version: 25.8.1
     nodes:
-      - {name: looker-a1, installed_version: 25.6.12, running_version: 25.6.12, active: true, healthy: true}
-      - {name: looker-a2, installed_version: 25.6.12, running_version: 25.6.12, active: true, healthy: true}
-    schema_version: "25.6"
+      - {name: looker-a1, installed_version: 25.6.12, jar_version: 25.6.12, running_version: 25.6.12, active: true, healthy: true}
+      - {name: looker-a2, installed_version: 25.6.12, jar_version: 25.6.12, running_version: 25.6.12, active: true, healthy: true}
     backup_free_mb: 20480
     database_size_mb: 1800
   delegate_to: localhost
@@ -244,6 +254,7 @@ from ansible_collections.lookerops.cluster.plugins.module_utils.looker_upgrade i
 NODE_SPEC = dict(
     name=dict(type="str", required=True),
     installed_version=dict(type="str", default=""),
+    jar_version=dict(type="str", default=""),
     running_version=dict(type="str", default=""),
     active=dict(type="bool", default=False),
     healthy=dict(type="bool", default=False),
@@ -257,7 +268,6 @@ def main():
             target_version=dict(type="str", required=True),
             nodes=dict(type="list", elements="dict", required=True, options=NODE_SPEC),
             new_nodes=dict(type="list", elements="dict", default=[], options=NODE_SPEC),
-            schema_version=dict(type="str", default=""),
             backup_available=dict(type="bool", default=True),
             backup_free_mb=dict(type="float", default=-1),
             database_size_mb=dict(type="float", default=-1),

@@ -7,14 +7,14 @@ import pytest
 from ansible_collections.lookerops.cluster.plugins.module_utils import looker_upgrade as up
 
 
-def node(name, version="25.6.12", running=None, active=True, healthy=True):
-    return dict(name=name, installed_version=version, running_version=version if running is None else running,
-                active=active, healthy=healthy)
+def node(name, version="25.6.12", running=None, active=True, healthy=True, jar=None):
+    return dict(name=name, installed_version=version, jar_version=version if jar is None else jar,
+                running_version=version if running is None else running, active=active, healthy=healthy)
 
 
-ROLLING = dict(strategy="rolling", target_version="25.7.2", nodes=[node("a"), node("b")], schema_version="25.6",
+ROLLING = dict(strategy="rolling", target_version="25.7.2", nodes=[node("a"), node("b")],
                backup_available=True, backup_free_mb=1000, database_size_mb=100, backup_space_ratio=1.0)
-SWAP = dict(strategy="replica_swap", target_version="25.7.2", nodes=[node("a"), node("b")], schema_version="25.6",
+SWAP = dict(strategy="replica_swap", target_version="25.7.2", nodes=[node("a"), node("b")],
             new_nodes=[node("c", version="", running="", active=False, healthy=False),
                        node("d", version="", running="", active=False, healthy=False)],
             replica=dict(host="db2", is_replica=True, io_running=True, sql_running=True, seconds_behind=0, last_error=""),
@@ -105,21 +105,36 @@ def test_unknown_strategy_is_refused():
     assert "unknown strategy 'blue_green'" in refusal(state(ROLLING, strategy="blue_green"))
 
 
-def test_schema_newer_than_the_nodes_is_refused():
-    text = refusal(state(ROLLING, schema_version="25.7"))
-    assert "schema is 25.7, newer than the release the nodes run (25.6.12)" in text and "was not rolled back" in text
+def test_a_jar_replaced_by_hand_is_refused():
+    # The manifest of the jar on disk says another release than the one recorded as installed.
+    text = refusal(state(ROLLING, nodes=[node("a"), node("b", jar="25.7.2")]))
+    assert "b: its looker.jar is Looker 25.7.2 (manifest) but 25.6.12 is recorded as installed" in text
 
 
-def test_schema_older_than_the_nodes_is_refused():
-    assert "a migration did not finish" in refusal(state(ROLLING, schema_version="25.5"))
+def test_a_jar_without_a_release_in_its_manifest_is_refused():
+    text = refusal(state(ROLLING, nodes=[node("a"), node("b", jar="")]))
+    assert "b: the manifest of its looker.jar names no release (Implementation-Version)" in text
 
 
-def test_garbage_schema_is_refused():
-    assert "not a release" in refusal(state(ROLLING, schema_version="unknown"))
+def test_a_manifest_version_with_a_build_suffix_is_its_release():
+    assert up.plan(state(ROLLING, nodes=[node("a", jar="25.6.12-b3"), node("b")]))["action"] == "upgrade"
 
 
-def test_unknown_schema_is_not_checked():
-    assert up.plan(state(ROLLING, schema_version=""))["action"] == "upgrade"
+def test_a_node_that_does_not_report_its_release_is_refused():
+    text = refusal(state(ROLLING, nodes=[node("a", running=""), node("b")]))
+    assert "a answers /alive but not which release it runs" in text
+
+
+def test_the_plan_reads_no_schema():
+    # A schema check is the user's own query (docs/upgrade.md): the module has no such option.
+    from ansible_collections.lookerops.cluster.plugins.modules import looker_upgrade_plan
+    assert "schema_version" not in looker_upgrade_plan.DOCUMENTATION
+    assert up.plan(state(ROLLING, schema_version="99.9"))["action"] == "upgrade"
+
+
+def test_the_cutover_step_says_that_reads_fail_too():
+    cutover = [step for step in up.plan(SWAP)["steps"] if step.startswith("cutover")][0]
+    assert "reads included" in cutover and "reads still served" not in cutover
 
 
 def test_no_backup_space_is_refused():
@@ -137,7 +152,7 @@ def test_unknown_space_is_not_checked():
 
 def test_every_reason_is_listed_at_once():
     with pytest.raises(up.PlanRefused) as exc:
-        up.plan(state(ROLLING, target_version="25.5.1", backup_free_mb=1, schema_version="25.7"))
+        up.plan(state(ROLLING, target_version="25.5.1", backup_free_mb=1, nodes=[node("a", jar=""), node("b")]))
     assert len(exc.value.reasons) == 3
 
 
