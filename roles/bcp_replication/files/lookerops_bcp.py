@@ -138,6 +138,22 @@ def http_ok(url, timeout=5):
         return False, str(getattr(exc, "reason", exc))
 
 
+def node_alive(cfg, node):
+    """Does this node's Looker answer its health URL (200)? Asked from where Looker accepts it: a node
+    with TLS provided externally (--ssl-provided-externally-by) answers plain HTTP to its load
+    balancer only, every other source - the node itself included - is refused; its config then names
+    that host (health_via) and the request is made there, through the replication's SSH."""
+    via = node.get("health_via")
+    if not via or via["name"] == cfg["host"]:
+        return http_ok(node["health_url"])
+    try:
+        answer = remote_json(cfg, via["address"], "alive", "--node", node["name"],
+                             what=f"/alive of {node['name']} asked from {via['name']}", timeout=cfg["ssh_connect_timeout"] + 20)
+    except CycleError as exc:
+        return False, str(exc)
+    return bool(answer.get("ok")), f"{answer.get('reason', '')} (asked from {via['name']})"
+
+
 def direction(src, dst):
     return f"{src}-to-{dst}"
 
@@ -174,7 +190,7 @@ def parse_rsync_stats(text):
 def node_healthy(cfg, node):
     """A node is healthy when its host answers over SSH as a node of the active site and its Looker
     answers its health URL."""
-    ok, reason = http_ok(node["health_url"])
+    ok, reason = node_alive(cfg, node)
     if not ok:
         return False, f"Looker at {node['health_url']}: {reason}"
     if node["name"] == cfg["host"]:
@@ -248,7 +264,7 @@ class Cycle:
         # nodes serves is not: its state may be broken.
         down = []
         for node in cfg["nodes"][self.src]:
-            ok, reason = http_ok(node["health_url"])
+            ok, reason = node_alive(cfg, node)
             if not ok:
                 down.append(f"{node['name']} ({node['health_url']}: {reason})")
         if down:
@@ -722,14 +738,24 @@ def r_restart_node(cfg, _args):
     deadline = time.monotonic() + cfg["restart_timeout"]
     reason = ""
     while time.monotonic() < deadline:
-        ok, reason = http_ok(me[0]["health_url"])
+        ok, reason = node_alive(cfg, me[0])
         if ok:
             return
         time.sleep(1)
     raise CycleError(f"{cfg['host']} did not answer {me[0]['health_url']} within {cfg['restart_timeout']} s ({reason})")
 
 
-REMOTE = {"ping": r_ping, "db-check": r_db_check, "dump": r_dump, "standby-preflight": r_standby_preflight,
+def r_alive(cfg, args):
+    """On a probe host (a load balancer the node accepts plain HTTP from): ask one node of the
+    configuration for its health URL. Only URLs of the configuration are asked."""
+    nodes = [n for site in cfg["nodes"].values() for n in site if n["name"] == args.node]
+    if not nodes:
+        raise CycleError(f"{args.node} is not a Looker node of the configuration on {cfg['host']}")
+    ok, reason = http_ok(nodes[0]["health_url"])
+    print(json.dumps({"ok": ok, "reason": reason}))
+
+
+REMOTE = {"alive": r_alive, "ping": r_ping, "db-check": r_db_check, "dump": r_dump, "standby-preflight": r_standby_preflight,
           "restore": r_restore, "db-load": r_db_load, "db-swap": r_db_swap, "switch": r_switch,
           "restart-site": r_restart_site, "restart-node": r_restart_node}
 
@@ -748,6 +774,7 @@ def main(argv=None):
     p_remote.add_argument("--direction", type=lambda v: safe_name(v, r"^[A-Za-z0-9_]+-to-[A-Za-z0-9_]+$"))
     p_remote.add_argument("--cycle", type=lambda v: safe_name(v, r"^[0-9]{14}$"))
     p_remote.add_argument("--database", type=safe_name)
+    p_remote.add_argument("--node", type=lambda v: safe_name(v, r"^[A-Za-z0-9_.:-]+$"))
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
