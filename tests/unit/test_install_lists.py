@@ -67,4 +67,3 @@ def test_every_package_a_script_relies_on_is_installed_by_a_script(what, pattern
         f"{', '.join(users)} rel{'y' if len(users) > 1 else 'ies'} on {what}, but no script installs "
         f"the package {package}: add it to tools/sandbox's HOST_PACKAGES (or the script's own apt-get "
         f"install) so that a new machine gets it")
-
