@@ -65,6 +65,35 @@ def http(host, url, method="GET", body=""):
     return json.loads(out)
 
 
+WAIT_SERVING = r"""
+import ssl, subprocess, sys, time, urllib.error, urllib.request
+url, service, bound = sys.argv[1], sys.argv[2], float(sys.argv[3])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+deadline = time.monotonic() + bound
+while True:
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=10) as r:
+            if r.status == 200:
+                sys.exit(0)
+    except (urllib.error.URLError, OSError):
+        pass
+    state = subprocess.run(["systemctl", "is-failed", service], capture_output=True, text=True).stdout.strip()
+    if state == "failed":
+        sys.exit("%s failed instead of starting (systemctl status %s)" % (service, service))
+    if time.monotonic() > deadline:
+        sys.exit("%s still not serving %s after %d s (state %s)" % (service, url, bound, state))
+    time.sleep(1)
+"""
+
+
+def wait_serving(host, url, service="looker", bound=900):
+    """Wait until the node answers `url` with 200, as long as its unit has not failed: a start takes
+    what it takes (minutes in the stand-in's realistic profile, as in Looker); `bound` only stops a
+    hung test."""
+    result = host.run("python3 -c %s %s %s %s", WAIT_SERVING, url, service, str(bound))
+    assert result.rc == 0, result.stderr or result.stdout
+
+
 def run_playbook(*args, check=True, env=None):
     """ansible-playbook against this scenario's inventory; returns (rc, output)."""
     playbook_bin = Path(sys.executable).parent / "ansible-playbook"

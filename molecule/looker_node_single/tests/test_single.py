@@ -111,9 +111,7 @@ def test_data_survives_a_restart(node):
     created = lib.http(node, f"https://{NODE}:9999/standin/records", "POST", '{"uid": "single-restart", "payload": "kept"}')
     assert created["status"] in (200, 201), created
     node.check_output("systemctl restart looker")
-    node.check_output("for i in $(seq 60); do python3 -c \"import ssl,urllib.request as u;"
-                      "u.urlopen('https://lkr-node-solo:9999/alive', context=ssl._create_unverified_context())\""
-                      " 2>/dev/null && exit 0; sleep 1; done; exit 1")
+    lib.wait_serving(node, f"https://{NODE}:9999/alive")
     records = lib.http(node, f"https://{NODE}:9999/standin/records")["body"]
     assert "single-restart" in records and node.file(f"{INSTALL}/.db/looker.script").exists
 
