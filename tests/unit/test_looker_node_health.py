@@ -99,3 +99,22 @@ def test_it_gives_up_after_the_wait(run_play, node):
     looker = node([503])
     health = health_of(run_play(health_play(looker.port, wait=5)))
     assert not health["alive"] and looker.asked.count("/alive") == 2
+
+
+def test_behind_a_tls_terminating_balancer_it_asks_from_the_balancer(run_play, node, tmp_path):
+    """The node accepts plain HTTP from its balancer only: the requests are delegated there and still go
+    to the node's address (localhost here), not to the balancer's (127.0.0.2): a delegated task sees
+    the balancer's ansible_host, which the default of looker_node_cluster_address falls back to."""
+    looker = node([200])
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(json.dumps({"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+        "children": {"looker_nodes": {"hosts": {"localhost": {"looker_node_ssl_provided_externally_by": "127.0.0.2"}}},
+                     "looker_lb": {"hosts": {"127.0.0.2": {}}}}}}))
+    play = [{"name": "health", "hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "Ask", "ansible.builtin.include_role": {"name": "lookerops.cluster.looker_node", "tasks_from": "health"},
+         "vars": {"looker_node_web_port": looker.port, "looker_node_api_port": looker.port}},
+        {"name": "Show", "ansible.builtin.debug": {"msg": "HEALTH={{ looker_node_health | to_json }}"}}]}]
+    health = health_of(run_play(play, extra_args=["-i", str(inventory)]))
+    assert (health["alive"], health["release"], health["source"]) == (True, "25.6.12", "127.0.0.2")
+    assert health["url"] == f"http://localhost:{looker.port}/alive"
