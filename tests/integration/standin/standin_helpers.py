@@ -36,8 +36,8 @@ RELEASES = {
 # ones for tests that do not care how long a start takes; BUILT_IN keeps the jar's own. Every wait
 # polls the node's state; the bounds below only keep a broken node from hanging the run, and are
 # generous because a busy machine may be many times slower than an idle one.
-FAST = ["-Dstandin.startup.seconds=1", "-Dstandin.migration.seconds=1"]
-BUILT_IN = []
+FAST = ("-Dstandin.startup.seconds=1", "-Dstandin.migration.seconds=1")
+BUILT_IN = ()
 START_BOUND = 240
 EXIT_BOUND = 180
 # --ssl-provided-externally-by makes a node answer plain HTTP to that address only. The tests'
