@@ -55,14 +55,22 @@ def test_every_node_is_registered_and_running_in_the_application_database():
 
 @pytest.mark.parametrize("name", cl.NODES)
 def test_every_node_sees_the_other_as_a_reachable_peer(name):
-    node = cl.testinfra.get_host(f"podman://{name}")
-    assert cl.lib.http(node, "https://127.0.0.1:9999/availability")["status"] == 200
-    state = json.loads(cl.lib.http(node, "https://127.0.0.1:9999/standin/state")["body"])  # test-only introspection
+    # TLS is terminated by the balancer (--ssl-provided-externally-by): a node answers plain HTTP
+    # to the balancer only, so the balancer asks.
+    assert cl.lib.http(cl.LB, f"http://{name}:9999/availability")["status"] == 200
+    state = json.loads(cl.lib.http(cl.LB, f"http://{name}:9999/standin/state")["body"])  # test-only introspection
     assert state["clustered"] and state["healthy"], state
     other = [n for n in cl.NODES if n != name][0]
     peers = {p["hostname"]: p for p in state["peers"]}
     assert peers[other]["node_to_node"]["reachable"] and peers[other]["queue_broker"]["reachable"]
     assert state["shared_storage"]["shared"] and state["shared_storage"]["writable"]
+
+
+@pytest.mark.parametrize("name", cl.NODES)
+def test_a_node_refuses_plain_http_from_any_source_but_the_balancer(name):
+    node = cl.testinfra.get_host(f"podman://{name}")
+    assert cl.lib.http(node, "http://127.0.0.1:9999/alive")["status"] == 403
+    assert cl.lib.http(cl.LB, f"http://{name}:9999/alive")["status"] == 200
 
 
 def test_only_the_balancer_reaches_the_nodes_web_port():
