@@ -55,7 +55,7 @@ options:
     type: list
     elements: dict
     required: true
-    suboptions:
+    suboptions: &node_suboptions
       name:
         description: Inventory name.
         type: str
@@ -87,33 +87,7 @@ options:
     type: list
     elements: dict
     default: []
-    suboptions:
-      name:
-        description: Inventory name.
-        type: str
-        required: true
-      installed_version:
-        description: Release recorded in C(.looker-jars.json); empty when Looker is not installed.
-        type: str
-        default: ""
-      jar_version:
-        description:
-          - C(Implementation-Version) of the manifest of the installed C(looker.jar) (its C(X.Y.Z) prefix is compared).
-          - Empty when it could not be read; a node of O(nodes) with Looker installed is then refused.
-        type: str
-        default: ""
-      running_version:
-        description: C(looker_release_version) of C(/api/4.0/versions); empty when not answering.
-        type: str
-        default: ""
-      active:
-        description: Whether the Looker service runs.
-        type: bool
-        default: false
-      healthy:
-        description: Whether C(/alive) answered 200.
-        type: bool
-        default: false
+    suboptions: *node_suboptions
   backup_available:
     description: V(rolling) only, whether the backup command of the mysql_appdb role exists on the primary.
     type: bool
