@@ -42,7 +42,8 @@ def run_play(tmp_path):
             ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
             ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".collections"),
             ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FACT_CACHING="memory",
+            # Not the checkout's jsonfile cache: facts one test sets must not leak into another.
+            ANSIBLE_CACHE_PLUGIN="memory",
             ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         )
         proc = subprocess.run(args + list(extra_args), cwd=tmp_path, env=env, capture_output=True, text=True, check=False)

@@ -1,4 +1,5 @@
 """site.yml's cross-tier preflight refuses bad inventories before any host is changed."""
+import re
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,12 @@ def preflight(run_play, tmp_path, inv):
     return run_play(play, extra_args=["-i", str(inv_file)])
 
 
+def changed_nothing(output):
+    """Every host of the recap has changed=0 (and the recap is there)."""
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)
+    return bool(recap) and all(changed == "0" for _host, changed in recap)
+
+
 def test_a_sound_inventory_passes(run_play, tmp_path):
     result = preflight(run_play, tmp_path, inventory())
     assert not result.failed, result.output
@@ -35,7 +42,19 @@ def test_a_sound_inventory_passes(run_play, tmp_path):
     (inventory(primaries=("db1", "db2")), "looker_appdb_primary has 2 hosts"),
     (inventory(primaries=("n1",)), "n1 is both a Looker node and an application database host"),
     (inventory(node_vars={"n1": {"looker_cluster_address": "10.0.0.5"}, "n2": {"ansible_host": "10.0.0.5"}}),
-     "Two Looker nodes of site (no looker_site) share an address (10.0.0.5)"),
+     "Looker nodes of site (no looker_site): n1 and n2 have the same -H address, 10.0.0.5: n1's looker_cluster_address"
+     " is 10.0.0.5, and n2's ansible_host is 10.0.0.5. Each node registers its -H address in the application database"
+     " and the other nodes reach it there. Give each host its own: set looker_node_cluster_address (or"
+     " looker_cluster_address) on n2 (or on n1)"),
+    # Issue 16: one address, two spellings - n1's name stands for its ansible_host, and n2 is given that name.
+    (inventory(node_vars={"n1": {"ansible_host": "10.0.0.5"}, "n2": {"looker_node_cluster_address": "N1."}}),
+     "n1 and n2 have the same -H address, 10.0.0.5: n1's ansible_host is 10.0.0.5, and n2's looker_node_cluster_address"
+     " is N1., which resolves to 10.0.0.5 as the ansible_host of n1"),
+    # A name and an address the controller resolves to the same thing.
+    (inventory(node_vars={"n1": {"looker_node_cluster_address": "LOCALHOST."}, "n2": {"looker_cluster_address": "127.0.0.1"}}),
+     "n1 and n2 have the same -H address, 127.0.0.1: n1's looker_node_cluster_address is LOCALHOST., which resolves to"),
+    (inventory(node_vars={"n2": {"looker_node_cluster_address": "lkr-demo-nosuch.invalid"}}),
+     "n2: looker_node_cluster_address is lkr-demo-nosuch.invalid, which does not resolve on the controller"),
     (inventory(extra={"looker_site_a": {"hosts": {"n1": {}}}, "looker_site_b": {"hosts": {"n1": {}}}}),
      "n1 is in both looker_site_a and looker_site_b"),
 ])
@@ -43,6 +62,14 @@ def test_bad_inventories_fail_with_the_fix(run_play, tmp_path, inv, message):
     result = preflight(run_play, tmp_path, inv)
     assert result.failed
     assert message in " ".join(result.output.split()), result.output
+    assert changed_nothing(result.output), result.output
+
+
+def test_cluster_addresses_in_upper_case_or_with_a_trailing_dot_pass(run_play, tmp_path):
+    inv = inventory(node_vars={"n1": {"looker_node_cluster_address": "N1.", "ansible_host": "10.0.0.1"},
+                               "n2": {"looker_cluster_address": "LOCALHOST."}})
+    result = preflight(run_play, tmp_path, inv)
+    assert not result.failed, result.output
 
 
 def test_colocated_database_can_be_allowed_explicitly(run_play, tmp_path):

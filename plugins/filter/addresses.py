@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# Copyright: lookerops.cluster maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Host names and addresses as the collection uses and compares them (issue 16).
+
+- hostname: the one normalisation of a name or address (lower case, no trailing dot, IP addresses in
+  their canonical form), applied wherever a name is compared or put in a URL or a flag.
+- host_address: the address an inventory host is reached at (the one owner of the precedence
+  looker_cluster_address, else ansible_host, else the inventory name), normalised.
+- address_problems: resolves addresses on the controller and says, in sentences naming the host,
+  the variable, the value and the fix, which do not resolve and which two hosts share one.
+
+The filters run on the controller (Ansible templates there), so a name is resolved the way the
+controller resolves it. A name the controller cannot resolve is accepted when it names a host of
+the inventory (its inventory name, ansible_host, or the host name in its facts): its addresses are
+then taken from that host's gathered facts.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import socket
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.six import string_types
+
+# Where a host's address comes from when the caller names no variable of its own first.
+ADDRESS_CHAIN = ("looker_cluster_address", "ansible_host")
+INVENTORY_NAME = "inventory name"
+
+
+def hostname(value):
+    """A host name or address as the collection compares and uses it.
+
+    Names: lower case, surrounding blanks and one trailing dot (the DNS root) removed - DNS names
+    are case-insensitive and "node1.example.com." is "node1.example.com". IP addresses: their
+    canonical text (IPv6 compressed and in lower case).
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, string_types) and not isinstance(value, (int, float)):
+        raise AnsibleFilterError("lookerops.cluster.hostname: expected a host name or address, got %r" % (value,))
+    text = to_text(value).strip()
+    try:
+        return to_text(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    text = text.lower()
+    if text.endswith("."):
+        text = text[:-1]
+    return text
+
+
+def _ip(text):
+    try:
+        return ipaddress.ip_address(to_text(text))
+    except ValueError:
+        return None
+
+
+def _vars_of(host, hostvars):
+    try:
+        return hostvars[host]
+    except (KeyError, TypeError):
+        return {}
+
+
+def _pick(host, hostvars, prefer):
+    """(variable, value) of the first of prefer + ADDRESS_CHAIN a host has, else its inventory name."""
+    hv = _vars_of(host, hostvars)
+    for name in list(prefer) + [n for n in ADDRESS_CHAIN if n not in prefer]:
+        if name in hv and hv[name] is not None:
+            return name, hv[name]
+    return INVENTORY_NAME, host
+
+
+def host_address(host, hostvars, *prefer, **kwargs):
+    """The normalised address an inventory host is reached at.
+
+    The first of the variables named in prefer (for example looker_node_cluster_address), then
+    looker_cluster_address, then ansible_host, else the inventory name. detail=true returns
+    {host, variable, value, address} instead, for address_problems and for messages.
+    """
+    detail = kwargs.pop("detail", False)
+    if kwargs:
+        raise AnsibleFilterError("lookerops.cluster.host_address: unknown option(s) %s" % ", ".join(sorted(kwargs)))
+    host = to_text(host)
+    variable, value = _pick(host, hostvars, [to_text(p) for p in prefer])
+    if not isinstance(value, string_types) and not isinstance(value, (int, float)):
+        raise AnsibleFilterError("%s: %s is %r, which is not a host name or address" % (host, variable, value))
+    address = hostname(value)
+    if detail:
+        return {"host": host, "variable": variable, "value": to_text(value), "address": address}
+    return address
+
+
+def _controller_resolve(name):
+    infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    return sorted(set(hostname(info[4][0].split("%", 1)[0]) for info in infos))
+
+
+class _Inventory:
+    """The hosts of the inventory by the names they are known by, built on first use."""
+
+    def __init__(self, hostvars):
+        self.hostvars = hostvars
+        self._by_name = None
+
+    def _facts(self, host):
+        facts = _vars_of(host, self.hostvars).get("ansible_facts") or {}
+        return facts if isinstance(facts, dict) else {}
+
+    def _index(self):
+        if self._by_name is None:
+            self._by_name = {}
+            hosts = list(self.hostvars) if self.hostvars is not None else []
+            for host in hosts:
+                hv = _vars_of(host, self.hostvars)
+                facts = self._facts(host)
+                names = [host, hv.get("ansible_host")] + [facts.get(k) for k in ("hostname", "fqdn", "nodename")]
+                for name in names:
+                    if isinstance(name, string_types) and name.strip():
+                        self._by_name.setdefault(hostname(name), host)
+        return self._by_name
+
+    def lookup(self, name):
+        """(host, addresses, whence) of the inventory host known by name, or (None, [], "")."""
+        host = self._index().get(name)
+        if host is None:
+            return None, [], ""
+        facts = self._facts(host)
+        addresses = []
+        for key in ("default_ipv4", "default_ipv6"):
+            found = (facts.get(key) or {}).get("address")
+            if found:
+                addresses.append(hostname(found))
+        if addresses:
+            return host, addresses, "from the facts of %s" % host
+        declared = _vars_of(host, self.hostvars).get("ansible_host")
+        if isinstance(declared, string_types) and _ip(declared.strip()):
+            return host, [hostname(declared)], "as the ansible_host of %s" % host
+        return host, [], "as the inventory host %s" % host
+
+
+def _resolve(entry, inventory, resolver):
+    """Fill in entry['addresses'], entry['how'] and entry['error'] (None when it resolves)."""
+    name = entry["address"]
+    entry.update(addresses=[], how="", error=None, key=[])
+    if not name:
+        entry["error"] = "empty"
+        return
+    if _ip(name):
+        entry["addresses"] = entry["key"] = [name]
+        return
+    try:
+        entry["addresses"] = resolver(name)
+        entry["key"] = list(entry["addresses"])
+        entry["how"] = "on the controller"
+        if entry["addresses"]:
+            return
+        error = "no address"
+    except (socket.gaierror, socket.herror, UnicodeError, OSError) as exc:
+        error = to_text(getattr(exc, "strerror", None) or exc)
+    host, addresses, whence = inventory.lookup(name)
+    if host is None:
+        entry["error"] = error
+        return
+    entry["addresses"] = addresses
+    entry["how"] = whence
+    # Without facts the host itself is what the name stands for: two names of one host still meet.
+    entry["key"] = list(addresses) or ["host " + host]
+
+
+def _said(entry):
+    """How an entry's address was given, as a sentence fragment."""
+    if entry["variable"] == INVENTORY_NAME:
+        text = "%s has no address set, so its inventory name %s is used" % (entry["host"], entry["value"])
+    else:
+        text = "%s's %s is %s" % (entry["host"], entry["variable"], entry["value"])
+    if _ip(entry["address"]):
+        return text
+    if entry["addresses"]:
+        return "%s, which resolves to %s %s" % (text, ", ".join(entry["addresses"]), entry["how"])
+    return "%s (%s)" % (text, entry["how"])
+
+
+def _entries(raw, filter_name):
+    if not isinstance(raw, (list, tuple)):
+        raise AnsibleFilterError("%s: expected a list of {host, variable, value}, got %r" % (filter_name, raw))
+    out = []
+    for item in raw:
+        if not isinstance(item, dict) or "host" not in item or "value" not in item:
+            raise AnsibleFilterError("%s: each entry needs host and value (and variable), got %r" % (filter_name, item))
+        value = item["value"]
+        if value is None:
+            value = ""
+        out.append({
+            "host": to_text(item["host"]),
+            "variable": to_text(item.get("variable") or INVENTORY_NAME),
+            "value": to_text(value),
+            "address": hostname(value) if isinstance(value, string_types + (int, float)) else to_text(value),
+            "scope": to_text(item.get("scope") or ""),
+        })
+    return out
+
+
+def address_problems(entries, hostvars=None, unique=True, what="address", why="", setting="", resolver=None):
+    """Resolve every entry's address on the controller; return the problems as sentences.
+
+    entries: [{host, variable, value, scope}] (host_address(..., detail=true) gives the first three).
+    An entry whose name does not resolve (and names no inventory host) is a problem. With unique,
+    two entries of one scope on different hosts whose addresses meet are a problem too. what names
+    the address in messages ("-H address"), why says why it must be unique and setting which
+    variable a user sets to fix a duplicate (default: the variable that was set).
+    """
+    resolver = resolver or _controller_resolve
+    inventory = _Inventory(hostvars)
+    items = _entries(entries, "lookerops.cluster.address_problems")
+    problems = []
+    for entry in items:
+        _resolve(entry, inventory, resolver)
+        if entry["error"] is None:
+            continue
+        where = "%s (the inventory name of %s)" % (entry["value"], entry["host"]) if entry["variable"] == INVENTORY_NAME else entry["variable"]
+        scope = "%s: " % entry["scope"] if entry["scope"] else ""
+        if entry["error"] == "empty":
+            problems.append("%s%s: %s is empty, so %s has no %s. Set %s on %s to its host name or IP address."
+                            % (scope, entry["host"], where, entry["host"], what, entry["variable"], entry["host"]))
+            continue
+        problems.append(
+            "%s%s: %s is %s, which does not resolve on the controller (%s) and names no host of the inventory, so %s "
+            "would have no %s. Correct %s on %s, make the name resolve on the controller and on every host (DNS or "
+            "/etc/hosts), or use an IP address."
+            % (scope, entry["host"], where, to_text(entry["value"]), entry["error"], entry["host"], what,
+               entry["variable"] if entry["variable"] != INVENTORY_NAME else "the host's looker_cluster_address",
+               entry["host"]))
+    if unique:
+        problems.extend(_duplicates([e for e in items if e["error"] is None], what, why, setting))
+    return problems
+
+
+def _duplicates(items, what, why, setting):
+    problems = []
+    seen = set()
+    for i, first in enumerate(items):
+        for second in items[i + 1:]:
+            if first["scope"] != second["scope"] or first["host"] == second["host"]:
+                continue
+            shared = [a for a in first["key"] if a in second["key"]]
+            pair = (first["scope"], first["host"], second["host"])
+            if not shared or pair in seen:
+                continue
+            seen.add(pair)
+            address = shared[0][len("host "):] if shared[0].startswith("host ") else shared[0]
+            # The host whose address was set explicitly is the likely mistake (the later one when both were).
+            blamed = second if second["variable"] != INVENTORY_NAME or first["variable"] == INVENTORY_NAME else first
+            variable = setting or (blamed["variable"] if blamed["variable"] != INVENTORY_NAME else "looker_cluster_address")
+            scope = "%s: " % first["scope"] if first["scope"] else ""
+            problems.append(
+                "%s%s and %s have the same %s, %s: %s, and %s.%s Give each host its own: set %s on %s (or on %s) "
+                "to an address of that host only."
+                % (scope, first["host"], second["host"], what, address, _said(first), _said(second),
+                   (" " + why.strip()) if why.strip() else "", variable, blamed["host"],
+                   first["host"] if blamed is second else second["host"]))
+    return problems
+
+
+class FilterModule(object):
+    """Host names and addresses."""
+
+    def filters(self):
+        return {
+            "hostname": hostname,
+            "host_address": host_address,
+            "address_problems": address_problems,
+        }

@@ -1,0 +1,142 @@
+"""lookerops.cluster's address filters (plugins/filter/addresses.py): one normalisation of names, one
+owner of a host's address, and addresses compared as resolved addresses, not as text (issue 16)."""
+import socket
+
+import pytest
+
+from ansible_collections.lookerops.cluster.plugins.filter import addresses as f
+
+# What the controller's resolver knows in these tests.
+DNS = {
+    "lkr-demo-node1": ["10.89.0.10"],
+    "node1.example.com": ["10.89.0.10"],
+    "db.example.com": ["10.89.0.30", "fd00:89::30"],
+}
+
+
+def resolver(name):
+    if name in DNS:
+        return DNS[name]
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+
+def problems(entries, hostvars=None, **kwargs):
+    return f.address_problems(entries, hostvars or {}, resolver=resolver, **kwargs)
+
+
+def entry(host, value, variable="looker_node_cluster_address", scope=""):
+    return {"host": host, "variable": variable, "value": value, "scope": scope}
+
+
+@pytest.mark.parametrize("given, normalised", [
+    ("LKR-Demo-Node1", "lkr-demo-node1"),
+    ("lkr-demo-node1.", "lkr-demo-node1"),
+    ("Node1.Example.COM.", "node1.example.com"),
+    ("  node1 ", "node1"),
+    ("10.89.0.10", "10.89.0.10"),
+    ("FD00:89:0:0::10", "fd00:89::10"),
+    (None, ""),
+])
+def test_hostname_normalises_case_trailing_dot_and_ip_text(given, normalised):
+    assert f.hostname(given) == normalised
+
+
+def test_host_address_owns_the_precedence_and_normalises():
+    hostvars = {
+        "n1": {"looker_node_cluster_address": "N1.Example.COM.", "looker_cluster_address": "10.0.0.1"},
+        "n2": {"looker_cluster_address": "10.0.0.2", "ansible_host": "192.0.2.2"},
+        "n3": {"ansible_host": "Node3.Example.Com"},
+        "N4.example.com.": {},
+    }
+    assert f.host_address("n1", hostvars, "looker_node_cluster_address") == "n1.example.com"
+    assert f.host_address("n1", hostvars) == "10.0.0.1"
+    assert f.host_address("n2", hostvars, "looker_node_cluster_address") == "10.0.0.2"
+    assert f.host_address("n3", hostvars) == "node3.example.com"
+    assert f.host_address("N4.example.com.", hostvars) == "n4.example.com"
+    assert f.host_address("n3", hostvars, detail=True) == {
+        "host": "n3", "variable": "ansible_host", "value": "Node3.Example.Com", "address": "node3.example.com"}
+    assert f.host_address("N4.example.com.", hostvars, detail=True)["variable"] == "inventory name"
+
+
+def test_good_addresses_have_no_problem():
+    assert problems([entry("n1", "10.89.0.10"), entry("n2", "10.89.0.11"), entry("n3", "DB.example.com.")]) == []
+
+
+def test_a_second_name_for_a_nodes_address_is_a_duplicate_naming_both_hosts_and_the_variable():
+    # The issue's case: node2 given node1's IP while node1's name resolves to it.
+    found = problems([entry("lkr-demo-node1", "lkr-demo-node1", variable="inventory name"),
+                      entry("lkr-demo-node2", "10.89.0.10")],
+                     what="-H address", why="Each node registers its -H address.",
+                     setting="looker_node_cluster_address (or looker_cluster_address)")
+    assert found == [
+        "lkr-demo-node1 and lkr-demo-node2 have the same -H address, 10.89.0.10: lkr-demo-node1 has no address set, so "
+        "its inventory name lkr-demo-node1 is used, which resolves to 10.89.0.10 on the controller, and "
+        "lkr-demo-node2's looker_node_cluster_address is 10.89.0.10. Each node registers its -H address. Give each "
+        "host its own: set looker_node_cluster_address (or looker_cluster_address) on lkr-demo-node2 (or on "
+        "lkr-demo-node1) to an address of that host only."]
+
+
+@pytest.mark.parametrize("first, second", [
+    ("node1.example.com", "NODE1.EXAMPLE.COM."),  # one name, two spellings
+    ("node1.example.com", "lkr-demo-node1"),  # two names of one address
+    ("fd00:89::30", "db.example.com"),  # an IPv6 address and a name that has it among others
+    ("10.89.0.10", "10.89.0.10"),  # the same text
+])
+def test_duplicates_are_found_by_address_not_spelling(first, second):
+    found = problems([entry("n1", first), entry("n2", second)])
+    assert len(found) == 1 and found[0].startswith("n1 and n2 have the same address"), found
+
+
+def test_duplicates_only_count_within_a_scope_and_between_hosts():
+    assert problems([entry("n1", "10.0.0.1", scope="site a"), entry("n2", "10.0.0.1", scope="site b")]) == []
+    assert problems([entry("n1", "10.0.0.1"), entry("n1", "10.0.0.1", variable="other")]) == []
+    assert problems([entry("n1", "10.0.0.1"), entry("n2", "10.0.0.1")], unique=False) == []
+
+
+def test_a_name_that_does_not_resolve_is_refused_naming_host_variable_value_and_fix():
+    found = problems([entry("lkr-demo-node2", "lkr-demo-nosuch.invalid")], what="-H address")
+    assert found == [
+        "lkr-demo-node2: looker_node_cluster_address is lkr-demo-nosuch.invalid, which does not resolve on the "
+        "controller (Name or service not known) and names no host of the inventory, so lkr-demo-node2 would have no "
+        "-H address. Correct looker_node_cluster_address on lkr-demo-node2, make the name resolve on the controller "
+        "and on every host (DNS or /etc/hosts), or use an IP address."]
+
+
+def test_an_empty_address_is_refused():
+    found = problems([entry("n1", "", scope="Looker nodes of site a")])
+    assert found == ["Looker nodes of site a: n1: looker_node_cluster_address is empty, so n1 has no address. "
+                     "Set looker_node_cluster_address on n1 to its host name or IP address."]
+
+
+def test_a_name_of_an_inventory_host_resolves_through_its_facts():
+    # The controller cannot resolve container names; the hosts can. Their facts say the address.
+    hostvars = {
+        "lkr-cluster-node1": {"ansible_facts": {"hostname": "lkr-cluster-node1", "default_ipv4": {"address": "10.89.1.11"}}},
+        "lkr-cluster-node2": {"ansible_facts": {"default_ipv4": {"address": "10.89.1.12"}}},
+        "lkr-cluster-db1": {},
+    }
+    assert problems([entry("lkr-cluster-node1", "LKR-CLUSTER-NODE1."), entry("lkr-cluster-node2", "lkr-cluster-node2"),
+                     entry("lkr-cluster-db1", "lkr-cluster-db1")], hostvars) == []
+    found = problems([entry("lkr-cluster-node1", "lkr-cluster-node1"), entry("lkr-cluster-node2", "10.89.1.11")], hostvars)
+    assert len(found) == 1
+    assert "lkr-cluster-node1's looker_node_cluster_address is lkr-cluster-node1, which resolves to 10.89.1.11 from the facts of lkr-cluster-node1" in found[0]
+    # Without facts, two names of one inventory host still meet.
+    found = problems([entry("a", "lkr-cluster-db1"), entry("b", "LKR-Cluster-DB1")], hostvars)
+    assert len(found) == 1 and "have the same address, lkr-cluster-db1" in found[0], found
+
+
+def test_unknown_names_are_refused_even_with_an_inventory():
+    hostvars = {"lkr-demo-node1": {"ansible_facts": {"default_ipv4": {"address": "10.89.0.10"}}}}
+    found = problems([entry("lkr-demo-node2", "lkr-demo-nosuch.invalid")], hostvars)
+    assert len(found) == 1 and "does not resolve on the controller" in found[0]
+
+
+def test_entries_must_have_a_host_and_a_value():
+    with pytest.raises(f.AnsibleFilterError):
+        f.address_problems([{"value": "x"}])
+    with pytest.raises(f.AnsibleFilterError):
+        f.address_problems("n1")
+
+
+def test_the_controller_resolver_answers_for_loopback():
+    assert "127.0.0.1" in f._controller_resolve("localhost")  # pylint: disable=protected-access
