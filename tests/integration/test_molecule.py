@@ -12,7 +12,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = sorted(p.parent.name for p in ROOT.glob("molecule/*/molecule.yml"))
+# The short single-tier scenarios first: they run while the side lane (conftest.py) is busiest, and
+# they have no timing-sensitive assertion; then the rest by name.
+FIRST = ("smoke", "mysql_appdb", "nfs_share_glusterfs", "nfs_share_nfs", "load_balancer_pair")
+SCENARIOS = sorted((p.parent.name for p in ROOT.glob("molecule/*/molecule.yml")),
+                   key=lambda name: (FIRST.index(name) if name in FIRST else len(FIRST), name))
 SELECTED = os.environ.get("LOOKEROPS_SCENARIOS", "").split()
 
 
