@@ -69,11 +69,17 @@ def _vars_of(host, hostvars):
 
 
 def _pick(host, hostvars, prefer):
-    """(variable, value) of the first of prefer + ADDRESS_CHAIN a host has, else its inventory name."""
+    """(variable, value) of the first of prefer + ADDRESS_CHAIN a host has, else its inventory name.
+
+    A role's internal copy of an option (a name starting with __, such as the address a role
+    recorded for a host) is reported as the next variable of the order, the option a user sets.
+    """
     hv = _vars_of(host, hostvars)
-    for name in list(prefer) + [n for n in ADDRESS_CHAIN if n not in prefer]:
+    order = list(prefer) + [n for n in ADDRESS_CHAIN if n not in prefer]
+    for index, name in enumerate(order):
         if name in hv and hv[name] is not None:
-            return name, hv[name]
+            shown = [n for n in order[index:] if not n.startswith("__")]
+            return (shown[0] if shown else name), hv[name]
     return INVENTORY_NAME, host
 
 

@@ -56,6 +56,10 @@ def test_host_address_owns_the_precedence_and_normalises():
     assert f.host_address("n3", hostvars, detail=True) == {
         "host": "n3", "variable": "ansible_host", "value": "Node3.Example.Com", "address": "node3.example.com"}
     assert f.host_address("N4.example.com.", hostvars, detail=True)["variable"] == "inventory name"
+    # A role's internal copy is reported as the option a user sets.
+    hostvars["n5"] = {"__looker_node_address": "n5.example.com"}
+    assert f.host_address("n5", hostvars, "__looker_node_address", "looker_node_cluster_address", detail=True) == {
+        "host": "n5", "variable": "looker_node_cluster_address", "value": "n5.example.com", "address": "n5.example.com"}
 
 
 def test_good_addresses_have_no_problem():

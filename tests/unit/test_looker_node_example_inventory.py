@@ -114,7 +114,7 @@ def test_tls_at_the_load_balancer_moves_the_health_checks_there(run_play, tmp_pa
             "that": [
                 "looker_node_health_check_host == ('lb-b1.example.com' if inventory_hostname == 'looker-b1.example.com' else 'lb-a1.example.com')",
                 "__looker_node_scheme == 'http'",
-                "'--ssl-provided-externally-by=lb.example.com' in __looker_node_looker_args",
+                "'--ssl-provided-externally-by=10.0.1.5' in __looker_node_looker_args",
             ],
             "fail_msg": "{{ inventory_hostname }}: {{ looker_node_health_check_host }} {{ __looker_node_looker_args }}",
         },
@@ -133,7 +133,8 @@ def test_tls_at_the_load_balancer_moves_the_health_checks_there(run_play, tmp_pa
         "vault_looker_db_readonly_password": "example-readonly-password",
         "vault_looker_master_key": "bG9va2Vyb3BzLWV4YW1wbGUtaW52ZW50b3J5LWtleTE=",
         "looker_node_memory_mb": 65536,
-        "looker_node_ssl_provided_externally_by": "lb.example.com",
+        # The balancers' virtual IP (a name must resolve on the controller, and example.com's do not).
+        "looker_node_ssl_provided_externally_by": "10.0.1.5",
     }
     result = run_play(play, extra, extra_args=("-i", str(inventory(tmp_path))))
     assert not result.failed, result.output

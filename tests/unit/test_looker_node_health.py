@@ -73,6 +73,17 @@ def health_of(result):
     return json.loads(re.search(r"HEALTH=(\{.*\})", result.output.replace('\\"', '"')).group(1))
 
 
+@pytest.mark.parametrize("address", ["LOCALHOST", "localhost.", "LocalHost."])
+def test_a_cluster_address_in_upper_case_or_with_a_trailing_dot_is_asked_normalised(run_play, node, address):
+    """Issue 16: with a trailing dot the role's own wait failed its TLS handshake (SNI); the URL carries the
+    normalised name."""
+    looker = node([200])
+    play = health_play(looker.port)
+    play[0]["tasks"][0]["vars"]["looker_node_cluster_address"] = address
+    health = health_of(run_play(play))
+    assert health["alive"] and health["url"] == f"http://localhost:{looker.port}/alive"
+
+
 def test_a_serving_node_reports_its_release(run_play, node):
     looker = node([200])
     health = health_of(run_play(health_play(looker.port)))

@@ -5,6 +5,7 @@ Each test builds a small cluster inventory on the controller (add_host, connecti
 the role's validation on it; one good configuration passes, so a failure is the rule under test.
 """
 import copy
+import re
 
 import pytest
 
@@ -13,7 +14,7 @@ BASE = {
     "looker_node_jar_source": "api",
     "looker_node_license_key": "LICENSE-KEY-UNIT",
     "looker_node_license_email": "ops@example.com",
-    "looker_node_db_host": "db-a1.example.com",
+    "looker_node_db_host": "10.1.2.10",
     "looker_node_db_password": "db-password-unit",
     "looker_node_analytics_db_host": "",
     "looker_node_master_key": "bG9va2Vyb3BzLXVuaXQtdGVzdC1tYXN0ZXIta2V5LTE=",
@@ -55,6 +56,13 @@ class Result:
         self.raw = result.output
         self.output = " ".join(result.output.split())
 
+    @property
+    def changed_nothing(self):
+        """Every node of the recap has changed=0 (localhost only ran add_host, which changes no host)."""
+        recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", self.raw, re.M)
+        nodes = [changed for host, changed in recap if host != "localhost"]
+        return bool(nodes) and set(nodes) == {"0"}
+
 
 def run(run_play, nodes=None, **overrides):
     extra = dict(BASE, **overrides)
@@ -72,8 +80,67 @@ def test_duplicate_cluster_address_is_refused(run_play):
     nodes["node-b"]["looker_node_cluster_address"] = "10.1.2.3"
     result = run(run_play, nodes)
     assert result.failed
-    assert "Two nodes of one cluster would announce the same address with -H: 10.1.2.3 on node-a and node-b" in result.output
-    assert "set looker_node_cluster_address" in result.output
+    assert ("node-a and node-b have the same -H address, 10.1.2.3: node-a's looker_node_cluster_address is 10.1.2.3, and"
+            " node-b's looker_node_cluster_address is 10.1.2.3. Each node registers its -H address in the application"
+            " database and the other nodes reach it there. Give each host its own: set looker_node_cluster_address (or"
+            " looker_cluster_address) on node-b (or on node-a)") in result.output
+    assert result.changed_nothing, result.raw
+
+
+@pytest.mark.parametrize("address_a, address_b, shared, said", [
+    # The issue's case: node-b given node-a's IP, while node-a's name stands for that IP.
+    ({"looker_node_cluster_address": "node-a", "ansible_host": "10.1.2.3"}, "10.1.2.3", "10.1.2.3",
+     "node-a's looker_node_cluster_address is node-a, which resolves to 10.1.2.3 as the ansible_host of node-a"),
+    # One name in two spellings (case, trailing dot), resolved on the controller.
+    ({"looker_node_cluster_address": "127.0.0.1"}, "LOCALHOST.", "127.0.0.1",
+     "node-b's looker_node_cluster_address is LOCALHOST., which resolves to 127.0.0.1 on the controller"),
+])
+def test_one_address_spelled_two_ways_is_refused(run_play, address_a, address_b, shared, said):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-a"] = dict(nodes["node-a"], **address_a)
+    nodes["node-b"]["looker_node_cluster_address"] = address_b
+    result = run(run_play, nodes)
+    assert result.failed
+    assert f"node-a and node-b have the same -H address, {shared}:" in result.output
+    assert said in result.output
+    assert "set looker_node_cluster_address (or looker_cluster_address) on node-b" in result.output
+    assert result.changed_nothing, result.raw
+
+
+def test_a_cluster_address_that_does_not_resolve_is_refused(run_play):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-b"]["looker_node_cluster_address"] = "lkr-demo-nosuch.invalid"
+    result = run(run_play, nodes)
+    assert result.failed
+    assert ("node-b: looker_node_cluster_address is lkr-demo-nosuch.invalid, which does not resolve on the controller"
+            in result.output)
+    assert "names no host of the inventory, so node-b would have no -H address. Correct looker_node_cluster_address on node-b" in result.output
+    assert result.changed_nothing, result.raw
+
+
+@pytest.mark.parametrize("variable, extra", [
+    ("looker_node_db_host", {}),
+    ("looker_node_analytics_db_host", {"looker_node_analytics_db_password": "ro-password-unit"}),
+    ("looker_node_ssl_provided_externally_by", {}),
+])
+def test_a_database_or_balancer_name_that_does_not_resolve_is_refused(run_play, variable, extra):
+    result = run(run_play, **{variable: "db-nosuch.invalid"}, **extra)
+    assert result.failed
+    assert f"node-a: {variable} is db-nosuch.invalid, which does not resolve on the controller" in result.output
+    assert f"Correct {variable} on node-a" in result.output
+    assert result.changed_nothing, result.raw
+
+
+def test_cluster_addresses_in_upper_case_or_with_a_trailing_dot_are_normalised(run_play):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-a"]["looker_node_cluster_address"] = "LOCALHOST."
+    nodes["node-b"]["looker_node_cluster_address"] = "FD00:0:0::4"
+    check = {"name": "Check the -H address", "ansible.builtin.assert": {"that": [
+        "__looker_node_looker_args[__looker_node_looker_args.index('-H') + 1] == ('localhost' if inventory_hostname == 'node-a' else 'fd00::4')",
+        "__looker_node_url_host == ('localhost' if inventory_hostname == 'node-a' else '[fd00::4]')",
+        "__looker_node_peer_addresses == {'node-a': 'localhost', 'node-b': 'fd00::4'}"]}}
+    result = Result(run_play(plays(nodes, [check]), dict(BASE)))
+    assert not result.failed, result.output
 
 
 def test_heap_larger_than_ram_is_refused(run_play):
@@ -174,6 +241,17 @@ def test_scheduler_threads_above_twice_the_cpus_warn(run_play):
     result = run(run_play, nodes)
     assert not result.failed, result.output
     assert "WARNING: looker_node_scheduler_threads is 64 on node-a, more than twice its 4 CPUs (looker_node_cpus)" in result.output
+
+
+def test_memory_warning_names_the_variables_to_change(run_play):
+    nodes = copy.deepcopy(NODES)
+    nodes["node-a"]["looker_node_heap_mb"] = 16000
+    result = run(run_play, nodes)
+    assert not result.failed, result.output
+    assert "WARNING: on node-a the heap (16000 MB), metaspace (800 MB) and the render budget (0 MB)" in result.output
+    assert ("Lower looker_node_heap_mb (16000; 0 sizes the heap by the 60% rule), looker_node_metaspace_mb (0; 0 picks"
+            " 800 or 1024 MB) or looker_node_render_jobs (2), or set looker_node_memory_mb (16384) to the RAM the node"
+            " really has") in result.output
 
 
 @pytest.mark.parametrize(
