@@ -145,9 +145,9 @@ class _Inventory:
                 addresses.append(hostname(found))
         if addresses:
             return host, addresses, "from the facts of %s" % host
-        declared = _vars_of(host, self.hostvars).get("ansible_host")
+        variable, declared = _pick(host, self.hostvars, ())
         if isinstance(declared, string_types) and _ip(declared.strip()):
-            return host, [hostname(declared)], "as the ansible_host of %s" % host
+            return host, [hostname(declared)], "as the %s of %s" % (variable, host)
         return host, [], "as the inventory host %s" % host
 
 
@@ -176,8 +176,8 @@ def _resolve(entry, inventory, resolver):
         return
     entry["addresses"] = addresses
     entry["how"] = whence
-    # Without facts the host itself is what the name stands for: two names of one host still meet.
-    entry["key"] = list(addresses) or ["host " + host]
+    # The host itself is what the name stands for too: two names of one host meet even without facts.
+    entry["key"] = list(addresses) + ["host " + host]
 
 
 def _said(entry):

@@ -144,3 +144,11 @@ def test_entries_must_have_a_host_and_a_value():
 
 def test_the_controller_resolver_answers_for_loopback():
     assert "127.0.0.1" in f._controller_resolve("localhost")  # pylint: disable=protected-access
+
+
+def test_a_name_of_an_inventory_host_without_facts_stands_for_its_declared_ip():
+    hostvars = {"lkr-node1": {"looker_cluster_address": "10.89.0.11"}, "lkr-node9": {}}
+    found = problems([entry("lkr-node1", "10.89.0.11", variable="looker_cluster_address"),
+                      entry("lkr-node9", "LKR-NODE1.", variable="load_balancer_backend_hosts")], hostvars)
+    assert len(found) == 1
+    assert "which resolves to 10.89.0.11 as the looker_cluster_address of lkr-node1" in found[0]

@@ -2,6 +2,7 @@
 names the variable, the bad value and the fix. Only the validation task files (and firewall_rules,
 which changes nothing) run, on the controller."""
 import json
+import re
 
 import pytest
 
@@ -9,6 +10,12 @@ NODES = [("lkr-node1", ["looker_nodes", "looker_appdb_primary"], "10.89.0.11"),
          ("lkr-node2", ["looker_nodes"], "10.89.0.12"),
          ("lkr-lb1", ["looker_lb"], "10.89.0.21")]
 KEY = "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYMATERIAL\n-----END PRIVATE KEY-----"
+
+
+def changed_nothing(output):
+    """No host but localhost (which only ran add_host) changed anything."""
+    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)
+    return bool(recap) and all(changed == "0" for host, changed in recap if host != "localhost")
 
 
 def plays(host, tasks_from, extra_hosts=()):
@@ -42,11 +49,19 @@ def plays(host, tasks_from, extra_hosts=()):
      "load_balancer_vip must be an IPv4 address (got '10.89.0.300')"),
     ({"load_balancer_vip": "10.89.0.250", "load_balancer_vrrp_password": "longerthan8"},
      "load_balancer_vrrp_password at most 8 characters"),
+    # Issue 16: addresses are resolved on the controller and compared as addresses.
+    ({"load_balancer_backend_hosts": ["lkr-node1", {"name": "lkr-node9", "address": "lkr-node9.nosuch.invalid"}]},
+     "lkr-node9: load_balancer_backend_hosts is lkr-node9.nosuch.invalid, which does not resolve on the controller"),
+    ({"load_balancer_backend_hosts": ["lkr-node1", {"name": "lkr-node9", "address": "LKR-NODE1."}]},
+     "lkr-node1 and lkr-node9 have the same backend address, 10.89.0.11: lkr-node1's looker_cluster_address is"
+     " 10.89.0.11, and lkr-node9's load_balancer_backend_hosts is LKR-NODE1., which resolves to 10.89.0.11 as the"
+     " looker_cluster_address of lkr-node1"),
 ])
 def test_balancer_options_are_refused_with_the_fix(run_play, extra_vars, message):
     result = run_play(plays("lkr-lb1", "validate"), extra_vars=extra_vars)
     assert result.failed
-    assert message in result.output.replace("\n", " ").replace("  ", " "), result.output[-3000:]
+    assert message in " ".join(result.output.split()), result.output[-3000:]
+    assert changed_nothing(result.output), result.output[-3000:]
 
 
 def test_certificate_without_key_is_refused_without_showing_either(run_play):
@@ -69,7 +84,16 @@ def test_timeouts_below_looker_s_advice_are_warned_about(run_play):
     ({"load_balancer_firewall_appdb_ports": [3306, 70000]},
      "these are not: [\"70000\"] (in rules [\"appdb\"])"),
     ({"load_balancer_firewall_admin_networks": ["10.0.0.0/33"]},
-     "These firewall sources are neither inventory hosts nor IP addresses/networks (CIDR): [\"10.0.0.0/33\"]"),
+     "load_balancer_firewall_admin_networks has \"10.0.0.0/33\", which is neither an inventory host nor an IP address or"
+     " network (CIDR). Fix load_balancer_firewall_admin_networks: list IP addresses, networks such as 10.89.0.0/24, or"
+     " inventory names."),
+    # Issue 16: the refusal names the option that was set, not four others.
+    ({"load_balancer_firewall_cluster_networks": ["10.89.0.0/24", "10.89.0.0/33"]},
+     "load_balancer_firewall_cluster_networks has \"10.89.0.0/33\", which is neither an inventory host nor an IP"
+     " address or network (CIDR). Fix load_balancer_firewall_cluster_networks:"),
+    ({"load_balancer_firewall_extra_rules": [{"name": "monitoring", "ports": [1552], "groups": ["looker_nodes"],
+                                              "from": ["prometheus-nosuch"]}]},
+     "load_balancer_firewall_extra_rules (rule 'monitoring', 'from') has \"prometheus-nosuch\""),
     ({"load_balancer_firewall_extra_rules": [{"name": "Monitoring", "ports": [1552], "groups": ["looker_nodes"]}]},
      "a rule (load_balancer_firewall_extra_rules) is a dict with 'name' (lower case letters"),
     ({"load_balancer_firewall_extra_rules": [{"name": "appdb", "ports": [1552], "groups": ["looker_nodes"]}]},
@@ -78,7 +102,21 @@ def test_timeouts_below_looker_s_advice_are_warned_about(run_play):
 def test_firewall_options_are_refused_with_the_fix(run_play, extra_vars, message):
     result = run_play(plays("lkr-node1", "firewall_rules"), extra_vars=extra_vars)
     assert result.failed
-    assert message in result.output.replace("\n", " ").replace("  ", " "), result.output[-3000:]
+    assert message in " ".join(result.output.split()), result.output[-3000:]
+    assert changed_nothing(result.output), result.output[-3000:]
+
+
+def test_backend_addresses_are_normalised(run_play, tmp_path):
+    out = tmp_path / "backends.json"
+    play = plays("lkr-lb1", "validate")
+    play[1]["tasks"][0]["ansible.builtin.include_role"]["public"] = True
+    play[1]["tasks"].append({"name": "Save", "ansible.builtin.copy": {
+        "content": "{{ __load_balancer_backends | map(attribute='address') | list | to_json }}", "dest": str(out),
+        "mode": "0644"}, "delegate_to": "localhost"})
+    result = run_play(play, extra_vars={"load_balancer_backend_hosts": [
+        "lkr-node1", {"name": "n2", "address": "LOCALHOST."}, {"name": "n3", "address": "FD00:0::3"}]})
+    assert result.rc == 0, result.output[-3000:]
+    assert json.loads(out.read_text()) == ["10.89.0.11", "localhost", "fd00::3"]
 
 
 def test_firewall_refuses_a_source_host_without_address(run_play):
