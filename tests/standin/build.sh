@@ -4,9 +4,9 @@
 #   tests/standin/build.sh VERSION OUTDIR [--startup-seconds N] [--migration-seconds N] [--fail-migration] [--profile suite|realistic]
 #
 # Writes OUTDIR/looker.jar (core: Main-Class, Class-Path: looker-dependencies.jar) and
-# OUTDIR/looker-dependencies.jar (MariaDB JDBC driver from Debian's libmariadb-java + the stand-in's
-# shared classes), laid out like Looker's two jars. Both carry a build id; looker.jar refuses to
-# start with a dependencies jar of another build.
+# OUTDIR/looker-dependencies.jar (the MariaDB JDBC driver from Debian's libmariadb-java, SnakeYAML
+# from libyaml-snake-java and the stand-in's shared classes), laid out like Looker's two jars. Both
+# carry a build id; looker.jar refuses to start with a dependencies jar of another build.
 #
 # Timings baked into looker.jar (overridable at run time with -Dstandin.startup.seconds=N,
 # -Dstandin.migration.seconds=N and -Dstandin.migration.fail=true):
@@ -23,6 +23,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC="$HERE/src"
 MARIADB_JAR="${STANDIN_MARIADB_JAR:-/usr/share/java/mariadb-java-client.jar}"
+SNAKEYAML_JAR="${STANDIN_SNAKEYAML_JAR:-/usr/share/java/snakeyaml.jar}"
 CACHE="${STANDIN_CACHE_DIR:-/var/tmp/lookerops-standin-cache}"
 JAR_DATE="2020-01-01T00:00:00Z"
 
@@ -65,16 +66,25 @@ if ! command -v javac >/dev/null || ! command -v jar >/dev/null; then
     || die "could not install openjdk-17-jdk-headless"
 fi
 
-if [ ! -r "$MARIADB_JAR" ]; then
-  [ "$(id -u)" -eq 0 ] || die "$MARIADB_JAR is missing: install libmariadb-java (as root)"
-  echo "build.sh: installing libmariadb-java (MariaDB JDBC driver)" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-java >/dev/null 2>&1 \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-java >/dev/null; }
-  [ -r "$MARIADB_JAR" ] || die "libmariadb-java installed but $MARIADB_JAR is still missing"
+# The jars bundled into looker-dependencies.jar, from Debian packages (installed as root when missing).
+JARS=("$MARIADB_JAR" "$SNAKEYAML_JAR")
+JAR_PACKAGES=(libmariadb-java libyaml-snake-java)
+missing=()
+for i in "${!JARS[@]}"; do
+  [ -r "${JARS[$i]}" ] || missing+=("${JAR_PACKAGES[$i]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || die "missing ${missing[*]} (jars under /usr/share/java): install them (as root)"
+  echo "build.sh: installing ${missing[*]} (jars bundled into looker-dependencies.jar)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; }
+  for jar in "${JARS[@]}"; do
+    [ -r "$jar" ] || die "${missing[*]} installed but $jar is still missing"
+  done
 fi
 
 mkdir -p "$CACHE"
-SRC_HASH=$( (cd "$SRC" && find . -name '*.java' -type f | LC_ALL=C sort | xargs sha256sum; sha256sum "$MARIADB_JAR" | cut -d' ' -f1) \
+SRC_HASH=$( (cd "$SRC" && find . -name '*.java' -type f | LC_ALL=C sort | xargs sha256sum; sha256sum "${JARS[@]}" | cut -d' ' -f1) \
   | sha256sum | cut -c1-16)
 BUILD_ID=$(printf '%s:%s' "$VERSION" "$SRC_HASH" | sha256sum | cut -c1-16)
 
@@ -83,7 +93,7 @@ CLASSES="$CACHE/classes-$SRC_HASH"
 if [ ! -d "$CLASSES" ]; then
   tmp=$(mktemp -d "$CACHE/tmp.classes.XXXXXX")
   if ! (cd "$SRC" && find . -name '*.java' -type f | LC_ALL=C sort \
-      | xargs javac --release 11 -encoding UTF-8 -Xlint:-options -d "$tmp" >"$tmp.log" 2>&1); then
+      | xargs javac --release 11 -encoding UTF-8 -Xlint:-options -cp "$SNAKEYAML_JAR" -d "$tmp" >"$tmp.log" 2>&1); then
     cat "$tmp.log" >&2
     rm -rf "$tmp" "$tmp.log"
     die "javac failed"
@@ -106,8 +116,10 @@ if ! complete; then
     "$VERSION" "$BUILD_ID" "$STARTUP_SECONDS" "$MIGRATION_SECONDS" "$FAIL_MIGRATION" >"$work/core/standin/release.properties"
   printf 'Manifest-Version: 1.0\nMain-Class: standin.Main\nClass-Path: looker-dependencies.jar\nImplementation-Title: %s\nImplementation-Version: %s\n' \
     "lookerops.cluster Looker stand-in (not Looker)" "$VERSION" >"$work/core.mf"
-  # Dependencies: the JDBC driver (without its manifest) and the shared classes.
-  (cd "$work/deps" && jar --extract --file "$MARIADB_JAR" && rm -rf META-INF/MANIFEST.MF META-INF/maven)
+  # Dependencies: the JDBC driver and SnakeYAML (without their manifests) and the shared classes.
+  for dep in "${JARS[@]}"; do
+    (cd "$work/deps" && jar --extract --file "$dep" && rm -rf META-INF/MANIFEST.MF META-INF/maven)
+  done
   (cd "$CLASSES" && cp --parents standin/shared/*.class "$work/deps/")
   printf 'version=%s\nbuild_id=%s\n' "$VERSION" "$BUILD_ID" >"$work/deps/standin/dependencies.properties"
   printf 'Manifest-Version: 1.0\nImplementation-Title: %s\nImplementation-Version: %s\n' \

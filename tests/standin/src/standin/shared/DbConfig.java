@@ -1,6 +1,7 @@
 package standin.shared;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -12,9 +13,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.constructor.SafeConstructor;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
 
 /**
- * Application database credentials, read from a looker-db.yml file (flat "key: value" YAML) or
+ * Application database credentials, read from a looker-db.yml file (YAML, parsed by SnakeYAML) or
  * from the LOOKER_DB variable ("dialect=mysql&host=...&..."). The password never leaves this class
  * except towards the JDBC driver: toString() masks it.
  */
@@ -54,35 +61,47 @@ public final class DbConfig {
         this.verifySsl = "true".equalsIgnoreCase(kv.getOrDefault("verify_ssl", "false"));
     }
 
-    /** Reads a flat YAML file of "key: value" lines (comments, quotes and "---" allowed). */
+    /**
+     * Reads looker-db.yml with a YAML parser, SnakeYAML (what Looker, a JRuby application, reads YAML
+     * with), safe constructors only: any quoting style and escape, comments, "---". The document must
+     * be a mapping of keys to single values (strings, numbers or true/false).
+     */
     public static DbConfig fromYaml(Path file) throws IOException {
+        Object doc;
+        try (InputStream in = Files.newInputStream(file)) {
+            doc = new Yaml(new SafeConstructor(new LoaderOptions())).load(in);
+        } catch (MarkedYAMLException e) {
+            // Never e.getMessage(): its snippet of the offending line may hold the password.
+            Mark m = e.getProblemMark();
+            throw new IllegalArgumentException(file + ": not valid YAML"
+                    + (m != null ? " at line " + (m.getLine() + 1) + ", column " + (m.getColumn() + 1) : "")
+                    + ": " + (e.getContext() != null ? e.getContext() + ", " : "") + e.getProblem());
+        } catch (YAMLException e) {
+            throw new IllegalArgumentException(file + ": not valid YAML: "
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
+        }
+        if (!(doc instanceof Map)) {
+            throw new IllegalArgumentException(file + ": expected a mapping of 'key: value' lines (dialect, host, username,"
+                    + " password, database, port), found " + (doc == null ? "an empty document" : "a " + kind(doc)));
+        }
         Map<String, String> kv = new LinkedHashMap<>();
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        int n = 0;
-        for (String raw : lines) {
-            n++;
-            String line = raw.strip();
-            if (line.isEmpty() || line.startsWith("#") || line.equals("---") || line.equals("...")) {
+        for (Map.Entry<?, ?> e : ((Map<?, ?>) doc).entrySet()) {
+            String key = String.valueOf(e.getKey());
+            Object v = e.getValue();
+            if (v == null) {
                 continue;
             }
-            int c = line.indexOf(':');
-            if (c <= 0) {
-                throw new IllegalArgumentException(file + " line " + n + ": expected 'key: value'");
+            if (!(v instanceof String || v instanceof Number || v instanceof Boolean)) {
+                throw new IllegalArgumentException(file + ": '" + key + "' must be a single value (a string, a number or"
+                        + " true/false), found a " + kind(v));
             }
-            String key = line.substring(0, c).strip();
-            String value = line.substring(c + 1).strip();
-            if (value.length() >= 2 && (value.startsWith("\"") && value.endsWith("\"")
-                    || value.startsWith("'") && value.endsWith("'"))) {
-                value = value.substring(1, value.length() - 1);
-            } else {
-                int hash = value.indexOf(" #");
-                if (hash >= 0) {
-                    value = value.substring(0, hash).strip();
-                }
-            }
-            kv.put(key, value);
+            kv.put(key, String.valueOf(v));
         }
         return new DbConfig(file.toString(), kv);
+    }
+
+    private static String kind(Object o) {
+        return o instanceof Map ? "mapping" : o instanceof List ? "list" : o.getClass().getSimpleName();
     }
 
     /** Reads LOOKER_DB: "dialect=mysql&host=...&username=...&password=...&database=...&port=3306". */
