@@ -16,11 +16,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "tools" / "sandbox"
-# With `pytest -n 2 --dist loadgroup` (tools/test integration) the tests run in two lanes. The side
-# lane holds what spends most of its time waiting - the scenario on the stand-in's realistic profile
-# (minutes of start-up and migration) and the stand-in's own tests - so that it overlaps the main
-# lane without halving its CPU; every other scenario runs one at a time in the main lane.
-SIDE_LANE_SCENARIOS = ("looker_node_single",)
 IMAGE = os.environ.get("LOOKEROPS_SANDBOX_IMAGE", "localhost/lookerops-sandbox:bookworm")
 LABEL = "io.lookerops.sandbox=1"
 
@@ -138,11 +133,3 @@ def free_port():
                 return port
 
     return _next
-
-
-def pytest_collection_modifyitems(items):
-    """Put each test in its lane (an xdist group; without xdist the marker does nothing)."""
-    for item in items:
-        scenario = item.callspec.params.get("scenario") if hasattr(item, "callspec") else None
-        side = scenario in SIDE_LANE_SCENARIOS or Path(item.fspath).parent.name == "standin"
-        item.add_marker(pytest.mark.xdist_group("side" if side else "main"))

@@ -1,0 +1,10 @@
+"""The molecule scenarios that mostly wait (the stand-in's realistic profile): a module of their own,
+so that `--dist loadscope` runs them beside test_molecule.py (see molecule_scenarios.py)."""
+import pytest
+
+from molecule_scenarios import ALL, SIDE_LANE, run
+
+
+@pytest.mark.parametrize("scenario", [s for s in ALL if s in SIDE_LANE])
+def test_molecule_scenario(scenario):
+    run(scenario)
