@@ -28,6 +28,7 @@ RELIES_ON = [
     ("shellcheck (ansible-test sanity skips shell scripts silently without it)", r"\bshellcheck\b", "shellcheck"),
     ("javac / jar (the stand-in build)", r"\bjavac\b", "openjdk-17-jdk-headless"),
     ("the MariaDB JDBC driver (the stand-in build)", r"mariadb-java-client\.jar", "libmariadb-java"),
+    ("SnakeYAML, the stand-in's YAML parser (the stand-in build)", r"snakeyaml\.jar", "libyaml-snake-java"),
     ("openssl (the demo's secrets)", r"\bopenssl\b", "openssl"),
     ("curl (the demo's download-API check)", r"\bcurl\b", "curl"),
 ]
