@@ -174,3 +174,42 @@ def test_validate_changes_no_host():
                 assert task.get("changed_when") is False and task.get("check_mode") is False, task["name"]
                 modules.discard("ansible.builtin.command")
             assert modules <= read_only, (name, task["name"], modules - read_only)
+
+
+def refused_unchanged(result, message):
+    """The play failed with message, and the validation play changed nothing."""
+    output = " ".join(result.output.split())
+    return result.failed and message in output and " changed: " not in output.split("PLAY [Validate]", 1)[1]
+
+
+def test_two_peers_at_one_address_spelled_two_ways_are_refused(run_play):
+    # Issue 16: duplicates are found by address, not by spelling.
+    result = run_play(validate_play(), good_vars(nfs_share_server_addresses=["127.0.0.1", "LOCALHOST.", "10.0.0.3"]))
+    assert refused_unchanged(result, (
+        "storage peers of looker_storage: fs1 and fs2 have the same storage address, 127.0.0.1: fs1's"
+        " nfs_share_server_addresses[0] is 127.0.0.1, and fs2's nfs_share_server_addresses[1] is LOCALHOST., which"
+        " resolves to 127.0.0.1 on the controller.")), result.output
+    assert "set nfs_share_server_addresses on fs2 (or on fs1)" in " ".join(result.output.split())
+
+
+def test_a_peer_address_that_does_not_resolve_is_refused(run_play):
+    result = run_play(validate_play(storage=("fs1", "fs2", "fs3")),
+                      good_vars(nfs_share_server_addresses=["fs-nosuch.invalid", "10.0.0.2", "10.0.0.3"]))
+    assert refused_unchanged(result, (
+        "storage peers of looker_storage: fs1: nfs_share_server_addresses[0] is fs-nosuch.invalid, which does not"
+        " resolve on the controller")), result.output
+
+
+def test_a_peer_whose_looker_cluster_address_does_not_resolve_is_refused(run_play):
+    play = validate_play()
+    play[0]["tasks"][1]["ansible.builtin.add_host"]["looker_cluster_address"] = "FS2.nosuch.invalid."
+    result = run_play(play, good_vars())
+    assert refused_unchanged(result, "fs2: looker_cluster_address is FS2.nosuch.invalid., which does not resolve"), result.output
+
+
+def test_a_client_address_or_nfs_host_that_does_not_resolve_is_refused(run_play):
+    result = run_play(validate_play(), good_vars(nfs_share_client_addresses=["10.0.0.0/24", "node-nosuch.invalid"]))
+    assert refused_unchanged(result, "localhost: nfs_share_client_addresses is node-nosuch.invalid, which does not resolve"), result.output
+    result = run_play(validate_play(storage=()), good_vars(nfs_share_backend="nfs", nfs_share_nfs_server="external",
+                                                           nfs_share_nfs_host="nas-nosuch.invalid"))
+    assert refused_unchanged(result, "localhost: nfs_share_nfs_host is nas-nosuch.invalid, which does not resolve"), result.output
