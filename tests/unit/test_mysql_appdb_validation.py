@@ -6,6 +6,7 @@ facts the role reads (set_fact ansible_facts) and runs the role's validation on 
 One good configuration passes, so each failure below is the rule under test.
 """
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -22,7 +23,6 @@ DB_FACTS = {
     "service_mgr": "systemd",
     "memtotal_mb": 16384,
     "processor_vcpus": 4,
-    "default_ipv4": {"address": "10.0.0.5"},
 }
 GOOD = {
     "mysql_appdb_looker_password": "looker-Password-unit-1",
@@ -291,3 +291,28 @@ def _tasks(items):
             yield from _tasks(item["block"])
         else:
             yield item
+
+
+@pytest.mark.parametrize("addresses, message", [
+    # Issue 16: the replica given the primary's address in another spelling.
+    ({"db1": {"mysql_appdb_address": "127.0.0.1"}, "db2": {"mysql_appdb_address": "LOCALHOST."}},
+     "db1 and db2 have the same database address, 127.0.0.1: db1's mysql_appdb_address is 127.0.0.1, and db2's"
+     " mysql_appdb_address is LOCALHOST., which resolves to 127.0.0.1 on the controller. The Looker nodes connect to"
+     " the primary there and the replicas replicate from it. Give each host its own: set mysql_appdb_address (or"
+     " looker_cluster_address) on db2 (or on db1)"),
+    ({"db1": {"looker_cluster_address": "db1-nosuch.invalid"}},
+     "db1: looker_cluster_address is db1-nosuch.invalid, which does not resolve on the controller"),
+])
+@pytest.mark.parametrize("target", ["db1", "db2"])
+def test_database_addresses_resolve_and_differ(run_play, tmp_path, addresses, message, target):
+    result = run(run_play, tmp_path, hostvars=addresses, target=target)
+    assert result.failed
+    assert message in result.output, result.output[-3000:]
+    assert re.search(r"db[12]\s+: ok=\d+\s+changed=0 ", result.raw), result.raw[-2000:]
+
+
+def test_the_replica_follows_the_primary_at_its_normalised_address(run_play, tmp_path):
+    result = run(run_play, tmp_path, hostvars={"db1": {"mysql_appdb_address": "LOCALHOST."}}, target="db2",
+                 after=[show("__mysql_appdb_source_address")])
+    assert not result.failed, result.output
+    assert "__mysql_appdb_source_address=[localhost]" in result.output
