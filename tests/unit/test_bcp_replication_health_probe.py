@@ -59,6 +59,17 @@ def test_nodes_behind_a_tls_terminating_balancer_are_asked_from_it(run_play):
                            "health_url": "https://10.0.2.11:9999/alive", "health_via": None}]
 
 
+def test_node_addresses_are_normalised_in_the_health_urls(run_play):
+    """Issue 16: a node's address in upper case or with a trailing dot is probed as the normalised name (a trailing
+    dot breaks the TLS handshake)."""
+    hosts = [h if h[0] != "lkr-b-n1" else (h[0], h[1], h[2], {"looker_cluster_address": "LKR-B-N1.Example.COM."})
+             for h in HOSTS]
+    result = run_play(plays(hosts), extra_vars=GOOD)
+    assert not result.failed, result.output[-3000:]
+    b1 = nodes_of(result.output)["b"][0]
+    assert (b1["address"], b1["health_url"]) == ("lkr-b-n1.example.com", "https://lkr-b-n1.example.com:9999/alive")
+
+
 def test_the_balancer_must_be_in_the_play(run_play):
     result = run_play(plays(run_on="lkr-a-n1"), extra_vars=GOOD)
     assert result.failed
