@@ -120,9 +120,9 @@ def share_dirs():
         shutil.rmtree(path, ignore_errors=True)
 
 
-def marker_plays(nodes):
+def marker_plays(nodes, storage=()):
     """validate (records each node's cluster), then the shared storage probes, on fake nodes."""
-    plays = validate_plays(nodes)
+    plays = validate_plays(nodes, storage)
     plays[1]["tasks"].append({"name": "Shared storage", "ansible.builtin.include_role": {
         "name": "lookerops.cluster.looker_node", "tasks_from": "shared_storage"}})
     return plays
@@ -195,3 +195,27 @@ def test_the_check_can_be_turned_off_for_clusters_without_shared_storage(run_pla
     plays = marker_plays({name: dict(hv, looker_node_shared_storage_dir=share_dirs()) for name, hv in NODES.items()})
     result = run_play(plays, dict(BASE, looker_node_shared_storage_require_mount=False, looker_node_shared_storage_check_shared=False))
     assert not result.failed, one_line(result)
+
+
+# --- the mount check names the value it expects --------------------------------------------------
+
+def test_a_missing_directory_is_refused_naming_the_share_nfs_share_mounts(run_play, tmp_path):
+    missing = str(tmp_path / "looker-share")
+    plays = marker_plays(copy.deepcopy(NODES), storage=["fs-1"])
+    result = run_play(plays, dict(BASE, nfs_share_mount_point=missing, looker_node_shared_storage_dir=missing))
+    assert result.failed
+    text = one_line(result)
+    assert f"On node-a, {missing} (looker_node_shared_storage_dir) does not exist" in text
+    assert (f"roles/nfs_share mounts the share on this node at {missing} (nfs_share_mount_point): looker_node_shared_storage_dir "
+            "must be that directory (or one under it), and nfs_share must run first") in text
+    assert "Nothing was changed." in text
+
+
+def test_a_directory_that_is_not_a_mount_point_is_refused_naming_the_expected_value(run_play, share_dirs):
+    plain = share_dirs()
+    plays = marker_plays({name: dict(hv, looker_node_shared_storage_dir=plain) for name, hv in NODES.items()})
+    result = run_play(plays, BASE)
+    assert result.failed
+    text = one_line(result)
+    assert f"On node-a, {plain} (looker_node_shared_storage_dir) is not a mount point (it lies on the file system mounted at" in text
+    assert "roles/nfs_share mounts it at its nfs_share_mount_point, /mnt/looker-share by default" in text
