@@ -23,6 +23,8 @@ __metaclass__ = type
 import ipaddress
 import socket
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.six import string_types
@@ -108,6 +110,14 @@ def _controller_resolve(name):
     return sorted(set(hostname(info[4][0].split("%", 1)[0]) for info in infos))
 
 
+def _safe_get(host, hostvars, name):
+    """A variable of another host, or None when it is not set or cannot be templated (yet)."""
+    try:
+        return _vars_of(host, hostvars).get(name)
+    except Exception:  # pylint: disable=broad-exception-caught  # an undefined variable in someone else's template
+        return None
+
+
 class _Inventory:
     """The hosts of the inventory by the names they are known by, built on first use."""
 
@@ -116,17 +126,16 @@ class _Inventory:
         self._by_name = None
 
     def _facts(self, host):
-        facts = _vars_of(host, self.hostvars).get("ansible_facts") or {}
-        return facts if isinstance(facts, dict) else {}
+        facts = _safe_get(host, self.hostvars, "ansible_facts") or {}
+        return facts if isinstance(facts, Mapping) else {}
 
     def _index(self):
         if self._by_name is None:
             self._by_name = {}
             hosts = list(self.hostvars) if self.hostvars is not None else []
             for host in hosts:
-                hv = _vars_of(host, self.hostvars)
                 facts = self._facts(host)
-                names = [host, hv.get("ansible_host")] + [facts.get(k) for k in ("hostname", "fqdn", "nodename")]
+                names = [host, _safe_get(host, self.hostvars, "ansible_host")] + [facts.get(k) for k in ("hostname", "fqdn", "nodename")]
                 for name in names:
                     if isinstance(name, string_types) and name.strip():
                         self._by_name.setdefault(hostname(name), host)
@@ -140,14 +149,17 @@ class _Inventory:
         facts = self._facts(host)
         addresses = []
         for key in ("default_ipv4", "default_ipv6"):
-            found = (facts.get(key) or {}).get("address")
+            found = (facts.get(key) or {}).get("address") if isinstance(facts.get(key), Mapping) else None
             if found:
                 addresses.append(hostname(found))
         if addresses:
             return host, addresses, "from the facts of %s" % host
-        variable, declared = _pick(host, self.hostvars, ())
-        if isinstance(declared, string_types) and _ip(declared.strip()):
-            return host, [hostname(declared)], "as the %s of %s" % (variable, host)
+        for variable in ADDRESS_CHAIN:
+            declared = _safe_get(host, self.hostvars, variable)
+            if declared is not None:
+                if isinstance(declared, string_types) and _ip(declared.strip()):
+                    return host, [hostname(declared)], "as the %s of %s" % (variable, host)
+                break
         return host, [], "as the inventory host %s" % host
 
 

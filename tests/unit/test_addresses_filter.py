@@ -152,3 +152,20 @@ def test_a_name_of_an_inventory_host_without_facts_stands_for_its_declared_ip():
                       entry("lkr-node9", "LKR-NODE1.", variable="load_balancer_backend_hosts")], hostvars)
     assert len(found) == 1
     assert "which resolves to 10.89.0.11 as the looker_cluster_address of lkr-node1" in found[0]
+
+
+class Untemplatable(dict):
+    """A host whose looker_cluster_address cannot be templated yet (its facts are missing)."""
+
+    def get(self, key, default=None):
+        if key == "looker_cluster_address":
+            raise f.AnsibleFilterError("'ansible_facts' is undefined")
+        return super().get(key, default)
+
+
+def test_another_hosts_variable_that_cannot_be_templated_does_not_break_the_lookup():
+    hostvars = {"lkr-bcp-a1": Untemplatable(ansible_facts={"default_ipv4": {"address": "10.0.3.11"}}),
+                "lkr-bcp-a2": Untemplatable()}
+    assert problems([entry("n1", "lkr-bcp-a1"), entry("n2", "lkr-bcp-a2")], hostvars) == []
+    found = problems([entry("n1", "lkr-bcp-a1"), entry("n2", "10.0.3.11")], hostvars)
+    assert len(found) == 1 and "from the facts of lkr-bcp-a1" in found[0]
