@@ -25,7 +25,7 @@ def remove(tmp_path, extra_vars, lb_vars=None):
     extra = tmp_path / "extra.yml"
     extra.write_text(yaml.safe_dump(extra_vars))
     env = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"),
-           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FACT_CACHING": "memory"}
+           "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CACHE_PLUGIN": "memory"}
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
                            str(PLAYBOOK), "-e", f"@{extra}"],
                           cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True,
