@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: lookerops.cluster maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Host names and addresses as the collection uses and compares them (issue 16).
+"""Host names and addresses as the collection uses and compares them.
 
 - hostname: the one normalisation of a name or address (lower case, no trailing dot, IP addresses in
   their canonical form), applied wherever a name is compared or put in a URL or a flag.
