@@ -281,3 +281,24 @@ def test_tls_at_a_load_balancer_outside_the_inventory_warns_about_health_checks(
     assert not result.failed, result.output
     assert ("WARNING: looker_node_ssl_provided_externally_by is 10.9.9.9 but looker_node_health_check_host is empty"
             in result.output)
+
+
+def test_a_peer_name_the_node_itself_cannot_resolve_is_refused(run_play):
+    # The controller accepts the name (it names a host of the inventory, whose address it knows), but
+    # the node resolves names through its own resolver: there the name does not exist.
+    nodes = {"node-a": dict(NODES["node-a"]),
+             "lkr-unit-node-b.invalid": dict(NODES["node-b"], looker_node_cluster_address="LKR-Unit-Node-B.invalid.",
+                                             ansible_host="10.1.2.4")}
+    result = run(run_play, nodes)
+    assert result.failed
+    assert ("node-a cannot resolve lkr-unit-node-b.invalid, the -H address of lkr-unit-node-b.invalid "
+            "(looker_node_cluster_address), although the controller can") in result.output, result.output[-3000:]
+    assert "or set that variable to an IP address. Nothing was changed." in result.output
+    assert result.changed_nothing, result.raw
+
+
+def test_names_the_node_itself_resolves_pass(run_play):
+    result = run(run_play, looker_node_db_host="LOCALHOST.")
+    assert not result.failed, result.output[-2000:]
+    assert "TASK [lookerops.cluster.looker_node : The node resolves them itself]" in result.raw
+    assert "(item=localhost)" in result.raw
