@@ -157,6 +157,18 @@ def test_nodes_that_share_the_directory_pass_and_leave_nothing(run_play, share_d
     assert changed["node-a"] == 0 and changed["node-b"] == 0, changed
 
 
+def test_a_directory_from_the_role_defaults_or_role_vars_works(run_play, share_dirs):
+    # As in site.yml, where the directory is usually the role's default: such a value is no hostvar of
+    # the node, so the messages must not read it through hostvars.
+    shared = share_dirs()
+    plays = marker_plays(copy.deepcopy(NODES))
+    for task in plays[1]["tasks"]:
+        task["vars"] = {"looker_node_shared_storage_dir": shared}
+    result = run_play(plays, dict(BASE, looker_node_shared_storage_require_mount=False))
+    assert not result.failed, one_line(result)[-3000:]
+    assert os.listdir(shared) == []
+
+
 def test_nodes_with_their_own_directories_are_refused_naming_nodes_paths_and_fix(run_play, share_dirs):
     a_dir, b_dir = share_dirs(), share_dirs()
     result = check_markers(run_play, {"node-a": a_dir, "node-b": b_dir})
