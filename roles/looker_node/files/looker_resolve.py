@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Resolve host names as this host does (its resolver, /etc/hosts, DNS) and print JSON
 {name: [addresses]}; a name that does not resolve maps to []. Used by the role's preflight: a Looker
 node must resolve the -H address of every other node and the database host itself, not only the

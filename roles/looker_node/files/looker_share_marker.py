@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Marker files that prove the nodes of a cluster share one directory (tasks/shared_storage.yml).
 
     looker_share_marker.py write  DIR UID GID          prints the token of a new marker
