@@ -1,18 +1,24 @@
 # -*- coding: utf-8 -*-
 # Copyright: lookerops.cluster contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Looker release names: what a user may ask for and how the download API names it."""
+"""Looker release names: what a user may ask for, how the download API names it, and which release a
+pair of jars is (the Implementation-Version of looker.jar's manifest)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import re
+import zipfile
+import zlib
 
 LATEST = "latest"
 _MINOR = re.compile(r"^(\d+)\.(\d+)$")
 _EXACT = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _VERSION_TEXT = re.compile(r"^looker-(\d+\.\d+\.\d+)\.jar$")
+# An Implementation-Version names the release it starts with: '25.6.12', '25.6.12-b3', '25.6.12.20250901'.
+_MANIFEST_RELEASE = re.compile(r"^(\d+\.\d+\.\d+)(?:$|[-+._ ])")
+MANIFEST = "META-INF/MANIFEST.MF"
 
 VERSION_HELP = 'use "latest", a minor release such as "25.6" (its newest patch) or an exact release such as "25.6.12"'
 
@@ -65,3 +71,61 @@ def schema_of(version):
     """Releases of one minor version share an application-database schema ('25.6.12' -> '25.6')."""
     version_key(version)
     return version.rsplit(".", 1)[0]
+
+
+def suggestion(version):
+    """What to ask for instead of a release the download API does not have."""
+    if str(version).strip() == LATEST:
+        return 'an exact release (X.Y.Z) or a minor release (X.Y) the download API offers'
+    match = _EXACT.match(str(version).strip())
+    if match:
+        return '"latest", or "%s.%s" for the newest patch of %s.%s' % (match.group(1), match.group(2), match.group(1), match.group(2))
+    return '"latest", or another minor release (X.Y)'
+
+
+def manifest_attribute(manifest, name):
+    """The value of attribute `name` in the main section of a jar manifest (text), or None.
+
+    Follows the JAR specification: names are case-insensitive, a line that starts with one space
+    continues the previous one, the main section ends at the first empty line."""
+    lines = []
+    for line in manifest.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line:
+            break
+        if line.startswith(" ") and lines:
+            lines[-1] += line[1:]
+        else:
+            lines.append(line)
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+def manifest_release(implementation_version):
+    """The X.Y.Z release an Implementation-Version names ('25.6.12-b3' -> '25.6.12'), or None."""
+    match = _MANIFEST_RELEASE.match(str(implementation_version or "").strip())
+    return match.group(1) if match else None
+
+
+def jar_release(path, shown=None):
+    """The release of a Looker jar, read from its manifest: (X.Y.Z, Implementation-Version).
+
+    Raises ReleaseError, naming the file as `shown` (default: its path), when it is no jar or its
+    manifest names no release."""
+    shown = shown or path
+    try:
+        with zipfile.ZipFile(path) as jar:
+            manifest = jar.read(MANIFEST).decode("utf-8", "replace")
+    except KeyError:
+        raise ReleaseError("%s has no %s, so its release cannot be read" % (shown, MANIFEST))
+    except (IOError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipfile, zlib.error) as exc:
+        raise ReleaseError("%s is not a jar (zip) file, so its release cannot be read (%s)" % (shown, exc))
+    value = manifest_attribute(manifest, "Implementation-Version")
+    if value is None:
+        raise ReleaseError("%s names no release: there is no Implementation-Version in its %s" % (shown, MANIFEST))
+    release = manifest_release(value)
+    if release is None:
+        raise ReleaseError("%s names no release: its Implementation-Version %r does not start with X.Y.Z" % (shown, value))
+    return release, value

@@ -23,10 +23,25 @@ description:
   - Downloads go to temporary files in O(dest) and replace the installed jars only once both are verified,
     so an interrupted or corrupt transfer leaves the installed pair untouched. Transfers that break are
     retried with a doubling delay.
+  - The release of a pair of jars is read from the jars, never taken from a label - the
+    C(Implementation-Version) in C(META-INF/MANIFEST.MF) of C(looker.jar) (its C(X.Y.Z) start, so
+    C(25.6.12-b3) is 25.6.12). Before the jars replace the installed pair, that release must be the one
+    O(version) asks for (with O(source=api), the one the API named); otherwise the module fails, naming the
+    release asked for, the release the manifest names and the files, and installs nothing. A jar whose
+    manifest names no release is refused the same way.
   - Idempotent. The installed release is recorded in C(.looker-jars.json) in O(dest) together with both
-    checksums; when an exact release is asked for and the installed files still match that record, no
-    API call and no download are made. For V(latest) and minor releases the API is asked which release
-    that is, and nothing is downloaded when the installed checksums already match.
+    checksums. When an exact release is asked for and the manifest of the installed C(looker.jar) and the
+    record (for exactly the installed files) both name it, no API call and no download are made. A record
+    that contradicts the manifest is not trusted (a warning says so) and is rewritten once the jars are
+    checked. For V(latest) and minor releases the API is asked which release that is, and nothing is
+    downloaded when the installed checksums already match.
+  - A failure changes nothing and returns no RV(version); C(changed) is false, and the result tells what
+    was there before (RV(previous_version)) and whether the API was asked (RV(api_called)).
+  - A refusal is explained by what it means where it came from. From the download API, HTTP 401/403 is the
+    license key or e-mail and HTTP 404 a release it does not have (use V(latest) or C(X.Y)). From a link the
+    API returned, HTTP 401/403 is a link that expired (about 10 minutes), run again. From a mirror
+    (O(source=url)), HTTP 404/410 is a file that is not at that URL and HTTP 401/403 a mirror that refuses
+    this host.
 author:
   - lookerops.cluster maintainers (@lookerops)
 extends_documentation_fragment:
@@ -35,7 +50,9 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Calls the download API to learn the release, downloads nothing.
+    details: Calls the download API to learn the release, downloads nothing. With O(source=file) the manifest of
+      O(jar_src) is checked when that file is already there with the checksum O(jar_sha256); with O(source=api) and
+      O(source=url) it is checked only once downloaded.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
@@ -48,7 +65,8 @@ options:
   version:
     description:
       - V(latest), a minor release C(X.Y) (newest patch of it) or an exact release C(X.Y.Z).
-      - With O(source=url) or O(source=file) it must be the exact release of the given files.
+      - With O(source=url) or O(source=file) it must be the exact release of the given files, and the manifest of
+        the core jar must name it (C(Implementation-Version)).
     type: str
     default: latest
   source:
@@ -142,13 +160,18 @@ EXAMPLES = r"""
 
 RETURN = r"""
 version:
-  description: The exact release installed (or that would be, in check mode).
+  description:
+    - The exact release installed (or that would be, in check mode), checked against the manifest of C(looker.jar)
+      (in check mode with O(source=api) or O(source=url), as the API or O(version) names it).
+    - Not returned when the module fails.
   returned: success
   type: str
   sample: 25.6.12
 previous_version:
-  description: The release installed before, V(null) when none or unknown.
-  returned: success
+  description:
+    - The release of the pair installed before, read from the manifest of the installed C(looker.jar);
+      V(null) when there was no pair or its manifest names no release.
+  returned: when the arguments are valid, also when the module fails
   type: str
   sample: 25.4.9
 sha256:
@@ -161,21 +184,23 @@ dependencies_sha256:
   type: str
 jar_path:
   description: Path of the installed core jar.
-  returned: success
+  returned: when the arguments are valid, also when the module fails
   type: str
   sample: /home/looker/looker/looker.jar
 dependencies_path:
   description: Path of the installed dependencies jar.
-  returned: success
+  returned: when the arguments are valid, also when the module fails
   type: str
   sample: /home/looker/looker/looker-dependencies.jar
 api_called:
-  description: Whether the download API was asked.
-  returned: success
+  description: Whether a request was sent to the download API, whatever came of it (also when the module fails).
+  returned: when the arguments are valid, also when the module fails
   type: bool
 downloaded:
-  description: Whether jars were transferred.
-  returned: success
+  description:
+    - Whether both jars were transferred and verified by checksum (also when the module then refuses them because
+      their manifest names another release; they are not installed then).
+  returned: when the arguments are valid, also when the module fails
   type: bool
 """
 
@@ -190,10 +215,12 @@ from ansible_collections.lookerops.cluster.plugins.module_utils.looker_download 
     fetch_verified,
     request_links,
     sha256_file,
+    without_query,
 )
 from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import (
     ReleaseError,
     api_request,
+    jar_release,
     request_kind,
     version_from_text,
 )
@@ -213,17 +240,27 @@ class LookerJars(object):
         self.record = os.path.join(dest, RECORD)
 
     def installed(self):
-        """(version, sha256, dependencies_sha256) of what is there; version None if unrecorded or altered."""
+        """What dest holds, as a dict:
+        version: the release the manifest of looker.jar names (None: no pair, or no release in it);
+        recorded: the release the record names for exactly these two files (None: no such record);
+        sha256, dependencies_sha256: of the two files (None when the pair is incomplete)."""
+        state = dict(version=None, recorded=None, sha256=None, dependencies_sha256=None)
         if not (os.path.isfile(self.jar) and os.path.isfile(self.dependencies)):
-            return None, None, None
-        jar_sum, dep_sum = sha256_file(self.jar), sha256_file(self.dependencies)
+            return state
+        state.update(sha256=sha256_file(self.jar), dependencies_sha256=sha256_file(self.dependencies))
+        try:
+            state["version"] = jar_release(self.jar)[0]
+        except ReleaseError:
+            pass
         try:
             with open(self.record) as stream:
                 record = json.load(stream)
         except (IOError, OSError, ValueError):
             record = {}
-        recorded = record.get("sha256") == jar_sum and record.get("dependencies_sha256") == dep_sum
-        return (record.get("version") if recorded else None), jar_sum, dep_sum
+        if isinstance(record, dict) and (record.get("sha256"), record.get("dependencies_sha256")) == (
+                state["sha256"], state["dependencies_sha256"]):
+            state["recorded"] = record.get("version")
+        return state
 
     def replace(self, new_jar, new_dependencies, version, jar_sum, dep_sum, backup):
         # The staged files are private temporary files (0600): give the jars the mode a new file
@@ -273,23 +310,58 @@ def validate(module):
         module.fail_json(msg="dest: %s is not a directory; create it first" % params["dest"])
 
 
-def wanted_release(module, jars, installed_version):
-    """Return (target dict, api_called). The target holds version, checksums and where to get them."""
+def wanted_release(module, installed, result):
+    """The target: a dict of version, checksums and where to get both jars; None when the exact
+    release asked for is installed and known to be it (its manifest and its record say so).
+    Sets result["api_called"] before the download API is asked."""
     params = module.params
     if params["source"] != "api":
         return {
             "version": params["version"], "sha256": params["jar_sha256"].lower(),
             "dependencies_sha256": params["dependencies_sha256"].lower(),
             "jar_src": params["jar_src"], "dependencies_src": params["dependencies_src"],
-        }, False
-    if request_kind(params["version"]) == "exact" and installed_version == params["version"]:
-        return None, False
+        }
+    if request_kind(params["version"]) == "exact" and installed["version"] == params["version"] == installed["recorded"]:
+        return None
     body = api_request(params["version"], params["license_key"], params["license_email"])
-    answer = request_links(module, params["api_url"], body, params["attempts"], params["retry_delay"])
+    result["api_called"] = True
+    answer = request_links(module, params["api_url"], body, params["attempts"], params["retry_delay"], version=params["version"])
     return {
         "version": version_from_text(answer["version_text"]), "sha256": answer["sha256"].lower(),
         "dependencies_sha256": answer["depSha256"].lower(), "jar_src": answer["url"], "dependencies_src": answer["depUrl"],
-    }, True
+    }
+
+
+def sources(params, target):
+    """The pair of jars a target comes from, as a user may look for it (never a link's signature)."""
+    jar, dependencies = target["jar_src"], target["dependencies_src"]
+    if params["source"] == "file":
+        return "jar_src %s, dependencies_src %s" % (jar, dependencies)
+    if params["source"] == "url":
+        return "jar_src %s, dependencies_src %s" % (without_query(jar), without_query(dependencies))
+    return "the download API's links %s and %s" % (without_query(jar), without_query(dependencies))
+
+
+def check_release(params, target, jar, shown, outcome):
+    """Raise ReleaseError unless the manifest of the looker.jar at `jar` names the target's release.
+
+    `shown` names the pair in the message; `outcome` says what was left as it was."""
+    asked = target["version"]
+    try:
+        release, value = jar_release(jar, shown="looker.jar")
+    except ReleaseError as exc:
+        raise ReleaseError("release: %s was asked for, but the release of the jars cannot be read: %s (%s). %s; looker_jar installs "
+                           "only jars whose looker.jar manifest names their release (Implementation-Version)"
+                           % (asked, exc, shown, outcome))
+    if release == asked:
+        return
+    if params["source"] == "api":
+        hint = "the download API named release %s but its files are %s: run again, and report it to Looker support if it persists" % (
+            asked, release)
+    else:
+        hint = "set version to %s if these are the jars you want, or give the jars of %s" % (release, asked)
+    raise ReleaseError("version: %s was asked for, but the jars are Looker %s (Implementation-Version %s in the manifest of looker.jar): "
+                       "%s. %s; %s" % (asked, release, value, shown, outcome, hint))
 
 
 def stage(module, target):
@@ -303,7 +375,8 @@ def stage(module, target):
                 staged.append(copy_verified(target[src_key], dest, target[sum_key], label))
             else:
                 staged.append(fetch_verified(module, target[src_key], dest, target[sum_key], label,
-                                             params["attempts"], params["retry_delay"], params["timeout"]))
+                                             params["attempts"], params["retry_delay"], params["timeout"],
+                                             signed=params["source"] == "api"))
         return staged
     except Exception:
         for path in staged:
@@ -346,41 +419,66 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, add_file_common_args=True, supports_check_mode=True)
     validate(module)
+    params = module.params
 
-    jars = LookerJars(module.params["dest"])
-    previous, jar_sum, dep_sum = jars.installed()
+    jars = LookerJars(params["dest"])
+    installed = jars.installed()
+    previous = installed["version"]
+    # What a failure returns: nothing changed, and no release claimed.
     result = dict(changed=False, previous_version=previous, jar_path=jars.jar, dependencies_path=jars.dependencies,
                   api_called=False, downloaded=False)
+    if installed["recorded"] is not None and installed["recorded"] != previous:
+        module.warn("%s names release %s for the jars in %s, but the manifest of looker.jar says %s: the record is not trusted "
+                    "(it is rewritten when a release is installed)" % (RECORD, installed["recorded"], jars.dest, previous or "no release"))
     try:
-        target, result["api_called"] = wanted_release(module, jars, previous)
+        target = wanted_release(module, installed, result)
     except (DownloadError, ReleaseError) as exc:
         module.fail_json(msg=str(exc), **result)
-    if target is None:  # the exact release asked for is installed and intact
-        target = {"version": previous, "sha256": jar_sum, "dependencies_sha256": dep_sum}
-    result.update(version=target["version"], sha256=target["sha256"], dependencies_sha256=target["dependencies_sha256"])
+    if target is None:  # the exact release asked for is installed, intact, and its manifest says so
+        target = {"version": previous, "sha256": installed["sha256"], "dependencies_sha256": installed["dependencies_sha256"]}
 
-    up_to_date = (jar_sum, dep_sum) == (target["sha256"], target["dependencies_sha256"])
-    if not up_to_date:
-        result["changed"] = True
-        result["diff"] = dict(before="version: %s\n" % (previous or "none"), after="version: %s\n" % target["version"],
-                              before_header=jars.dest, after_header=jars.dest)
-        if not module.check_mode:
+    changed = False
+    diff = None
+    if (installed["sha256"], installed["dependencies_sha256"]) != (target["sha256"], target["dependencies_sha256"]):
+        changed = True
+        diff = dict(before="version: %s\n" % (previous or "none"), after="version: %s\n" % target["version"],
+                    before_header=jars.dest, after_header=jars.dest)
+        if module.check_mode:
+            # Files on the target can be read now, when they are already the ones given by checksum (a
+            # play may copy them there only after this check, over leftovers of an earlier run).
+            if params["source"] == "file" and os.path.isfile(target["jar_src"]) and sha256_file(target["jar_src"]) == target["sha256"]:
+                try:
+                    check_release(params, target, target["jar_src"], sources(params, target), "Nothing would be installed")
+                except ReleaseError as exc:
+                    module.fail_json(msg=str(exc), **result)
+        else:
             try:
                 new_jar, new_dependencies = stage(module, target)
             except DownloadError as exc:
                 module.fail_json(msg="%s; the installed jars were left untouched" % exc, **result)
-            jars.replace(new_jar, new_dependencies, target["version"], target["sha256"], target["dependencies_sha256"],
-                         module.params["backup"])
-            result["downloaded"] = module.params["source"] != "file"
-    elif previous != target["version"]:
-        if previous is not None:
-            module.fail_json(msg="version: the jars in %s are release %s with exactly the checksums given, so they cannot be release %s; "
-                             "check version and the checksums" % (jars.dest, previous, target["version"]), **result)
-        # Right files but no record (for example installed by hand): record them.
-        result["changed"] = True
+            result["downloaded"] = params["source"] != "file"
+            try:
+                check_release(params, target, new_jar, sources(params, target), "Nothing was installed")
+            except ReleaseError as exc:
+                for path in (new_jar, new_dependencies):
+                    os.unlink(path)
+                module.fail_json(msg=str(exc), **result)
+            jars.replace(new_jar, new_dependencies, target["version"], target["sha256"], target["dependencies_sha256"], params["backup"])
+    elif (previous, installed["recorded"]) != (target["version"], target["version"]):
+        # The installed files are exactly those asked for, but not known to be the release asked for:
+        # their manifest must say so; then the record is written (for example after an install by hand).
+        try:
+            shown = "%s and %s in %s, identical to %s" % (JAR, DEPENDENCIES, jars.dest, sources(params, target))
+            check_release(params, target, jars.jar, shown, "Nothing was changed")
+        except ReleaseError as exc:
+            module.fail_json(msg=str(exc), **result)
+        changed = True
         if not module.check_mode:
-            jars.write_record(target["version"], jar_sum, dep_sum)
+            jars.write_record(target["version"], installed["sha256"], installed["dependencies_sha256"])
 
+    result.update(changed=changed, version=target["version"], sha256=target["sha256"], dependencies_sha256=target["dependencies_sha256"])
+    if diff:
+        result["diff"] = diff
     if not module.check_mode:
         for path in (jars.jar, jars.dependencies, jars.record):
             if os.path.exists(path):

@@ -1,7 +1,8 @@
 """lookerops.cluster.looker_jar run through ansible-playbook against the download-API stand-in.
 
-The stand-in (tests/standin/download_api.py) serves small generated files as releases; these tests
-are about the module's protocol, checksums, atomicity and messages, not about the jars' content.
+The stand-in (tests/standin/download_api.py) serves small generated jars as releases: a manifest
+naming the release (Implementation-Version, as tests/standin/build.sh writes it) and filler. These
+tests are about the module's protocol, checksums, manifests, atomicity and messages.
 """
 import functools
 import hashlib
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,10 +39,20 @@ def jars_dir(tmp_path_factory):
     for release in RELEASES:
         (root / release).mkdir()
         for name in ("looker.jar", "looker-dependencies.jar"):
-            # Distinct content per file and release; big enough that a cut transfer is visible.
-            seed = f"{release}/{name}".encode()
-            (root / release / name).write_bytes(hashlib.sha512(seed).digest() * 4096)
+            make_jar(root / release / name, release, filler=f"{release}/{name}")
     return root
+
+
+def make_jar(path, implementation_version, filler="x"):
+    """A jar (zip) whose manifest names implementation_version (None: no such line), with distinct
+    filler big enough that a cut transfer is visible."""
+    manifest = "Manifest-Version: 1.0\r\nImplementation-Title: looker_jar test jar\r\n"
+    if implementation_version is not None:
+        manifest += f"Implementation-Version: {implementation_version}\r\n"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as jar:
+        jar.writestr("META-INF/MANIFEST.MF", manifest + "\r\n")
+        jar.writestr("filler.bin", hashlib.sha512(filler.encode()).digest() * 4096)
+    return path
 
 
 def sha256(path):
@@ -185,8 +197,8 @@ def test_upgrade_keeps_the_previous_pair_for_rollback(fresh_api, looker_jar, des
 
 @pytest.mark.parametrize("mode, message", [
     ("eula", "EULA has not been accepted"),
-    ("bad_license", "refused the request (HTTP 403"),
-    ("expired_link", "links expire after about 10 minutes"),
+    ("bad_license", "refused the license (HTTP 403"),
+    ("expired_link", "expire about 10 minutes after the API call"),
     ("truncated", "was cut"),
     ("bad_checksum", "but "),
     ("down", "did not answer"),
@@ -201,6 +213,21 @@ def test_each_failure_is_clear_and_leaves_installed_jars_untouched(fresh_api, lo
     assert message in result["msg"], result["msg"]
     assert installed(dest) == before
     assert not [p.name for p in dest.iterdir() if p.name.endswith(".part")]
+    # Nothing was installed: no change, and no claim of the release that was not installed.
+    assert result["changed"] is False, result
+    assert not {"version", "sha256", "dependencies_sha256"} & set(result), result
+    assert result["previous_version"] == "25.6.3" and result["downloaded"] is False
+    # The API was asked (or tried) in every one of these failures.
+    assert result["api_called"] is True, result
+
+
+def test_api_called_is_true_whenever_the_api_was_asked(fresh_api, looker_jar, dest):
+    asked = looker_jar(**api_args(fresh_api, dest, "25.6")).result
+    assert asked["api_called"] is True and asked["changed"]
+    fresh_api.control(mode="bad_license", reset=True)
+    refused = looker_jar(**api_args(fresh_api, dest, "25.8.3")).result
+    assert fresh_api.control()["requests"]["download"] == 1
+    assert refused["failed"] and refused["api_called"] is True, refused
 
 
 def test_eula_failure_names_the_page_to_visit(fresh_api, looker_jar, dest):
@@ -242,22 +269,151 @@ def test_offline_files_are_verified_before_install(looker_jar, dest, jars_dir):
     failed = looker_jar(**corrupt).result
     assert failed["failed"] and "has SHA-256" in failed["msg"] and installed(dest) == sums
     mislabelled = looker_jar(**dict(args, version="25.8.3")).result
-    assert mislabelled["failed"] and "cannot be release 25.8.3" in mislabelled["msg"]
+    assert mislabelled["failed"] and "25.8.3 was asked for" in mislabelled["msg"] and "25.6.12" in mislabelled["msg"]
+    assert json.loads((dest / ".looker-jars.json").read_text())["version"] == "25.6.12"
 
 
-def test_offline_mirror_url(looker_jar, dest, jars_dir):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(jars_dir))
-    mirror = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=mirror.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{mirror.server_address[1]}/25.8.3"
-        sums = release_sums(jars_dir, "25.8.3")
-        result = looker_jar(dest=str(dest), source="url", version="25.8.3", jar_src=f"{base}/looker.jar",
-                            dependencies_src=f"{base}/looker-dependencies.jar", jar_sha256=sums["looker.jar"],
-                            dependencies_sha256=sums["looker-dependencies.jar"], attempts=1).result
-        assert result["changed"] and result["downloaded"] and installed(dest) == sums
-    finally:
-        mirror.shutdown()
+def file_args(dest, jars, version, jar_name="looker.jar", dependencies_name="looker-dependencies.jar"):
+    return dict(dest=str(dest), source="file", version=version,
+                jar_src=str(jars / jar_name), dependencies_src=str(jars / dependencies_name),
+                jar_sha256=sha256(jars / jar_name), dependencies_sha256=sha256(jars / dependencies_name))
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_offline_files_of_another_release_are_refused(looker_jar, dest, jars_dir, check):
+    # The files are 25.8.3 (their manifest says so) and the checksums given are theirs: the label
+    # 25.6.12 is wrong, and the release is read from the jar, not taken from the label.
+    result = looker_jar(check=check, **file_args(dest, jars_dir / "25.8.3", "25.6.12")).result
+    assert result["failed"], result
+    msg = result["msg"]
+    assert "25.6.12 was asked for" in msg and "Implementation-Version 25.8.3" in msg, msg
+    assert str(jars_dir / "25.8.3/looker.jar") in msg and str(jars_dir / "25.8.3/looker-dependencies.jar") in msg, msg
+    assert result["changed"] is False and "version" not in result, result
+    assert installed(dest) == {} and not (dest / ".looker-jars.json").exists()
+    assert not list(dest.iterdir())
+
+
+def test_check_mode_ignores_files_not_yet_the_ones_given(looker_jar, dest, jars_dir):
+    # A play checks first and copies the files given by checksum afterwards, over whatever an
+    # earlier run left there: a leftover of another release predicts a change, not a refusal.
+    args = dict(file_args(dest, jars_dir / "25.6.12", "25.6.12"), jar_src=str(jars_dir / "25.8.3/looker.jar"))
+    result = looker_jar(check=True, **args).result
+    assert not result.get("failed") and result["changed"] and result["version"] == "25.6.12", result
+
+
+def test_offline_files_whose_manifest_names_no_release_are_refused(looker_jar, dest, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    make_jar(bare / "looker.jar", None)
+    make_jar(bare / "looker-dependencies.jar", None, filler="deps")
+    (bare / "not-a-jar.jar").write_bytes(b"not a zip" * 100)
+    result = looker_jar(**file_args(dest, bare, "25.6.12")).result
+    assert result["failed"] and "no Implementation-Version" in result["msg"] and str(bare / "looker.jar") in result["msg"], result
+    result = looker_jar(**file_args(dest, bare, "25.6.12", jar_name="not-a-jar.jar")).result
+    assert result["failed"] and "not a jar" in result["msg"] and str(bare / "not-a-jar.jar") in result["msg"], result
+    assert installed(dest) == {}
+
+
+def test_a_record_that_contradicts_the_manifest_is_not_trusted(fresh_api, looker_jar, dest, jars_dir):
+    # What an earlier looker_jar left behind: jars of 25.8.3 recorded as 25.6.12 because it was told so.
+    for name in ("looker.jar", "looker-dependencies.jar"):
+        (dest / name).write_bytes((jars_dir / "25.8.3" / name).read_bytes())
+    sums = release_sums(jars_dir, "25.8.3")
+    (dest / ".looker-jars.json").write_text(json.dumps(
+        {"version": "25.6.12", "sha256": sums["looker.jar"], "dependencies_sha256": sums["looker-dependencies.jar"]}))
+    result = looker_jar(**api_args(fresh_api, dest, "25.6.12")).result
+    assert result["api_called"] and result["changed"] and result["version"] == "25.6.12", result
+    assert result["previous_version"] == "25.8.3", result
+    assert installed(dest) == release_sums(jars_dir, "25.6.12")
+    assert json.loads((dest / ".looker-jars.json").read_text())["version"] == "25.6.12"
+
+
+def test_a_wrong_record_is_corrected_from_the_manifest(looker_jar, dest, jars_dir):
+    for name in ("looker.jar", "looker-dependencies.jar"):
+        (dest / name).write_bytes((jars_dir / "25.8.3" / name).read_bytes())
+    sums = release_sums(jars_dir, "25.8.3")
+    (dest / ".looker-jars.json").write_text(json.dumps(
+        {"version": "25.6.12", "sha256": sums["looker.jar"], "dependencies_sha256": sums["looker-dependencies.jar"]}))
+    result = looker_jar(**file_args(dest, jars_dir / "25.8.3", "25.8.3")).result
+    assert not result.get("failed") and result["changed"] and result["version"] == "25.8.3", result
+    assert json.loads((dest / ".looker-jars.json").read_text())["version"] == "25.8.3"
+
+
+class MirrorHandler(http.server.SimpleHTTPRequestHandler):
+    """A plain web server over the releases; everything under /private/ is forbidden."""
+
+    def do_GET(self):  # noqa: N802 (http.server naming)
+        if self.path.startswith("/private/"):
+            self.send_error(403, "Forbidden")
+        else:
+            super().do_GET()
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        pass
+
+
+@pytest.fixture(scope="module")
+def mirror(jars_dir):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(MirrorHandler, directory=str(jars_dir)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def mirror_args(dest, base, sums, version="25.8.3"):
+    return dict(dest=str(dest), source="url", version=version, jar_src=f"{base}/looker.jar",
+                dependencies_src=f"{base}/looker-dependencies.jar", jar_sha256=sums["looker.jar"],
+                dependencies_sha256=sums["looker-dependencies.jar"], attempts=1)
+
+
+def test_offline_mirror_url(looker_jar, dest, jars_dir, mirror):
+    sums = release_sums(jars_dir, "25.8.3")
+    result = looker_jar(**mirror_args(dest, f"{mirror}/25.8.3", sums)).result
+    assert result["changed"] and result["downloaded"] and installed(dest) == sums
+
+
+def test_mirror_files_of_another_release_are_refused(looker_jar, dest, jars_dir, mirror):
+    result = looker_jar(**mirror_args(dest, f"{mirror}/25.8.3", release_sums(jars_dir, "25.8.3"), version="25.6.12")).result
+    assert result["failed"] and "25.6.12 was asked for" in result["msg"] and "Implementation-Version 25.8.3" in result["msg"]
+    assert f"{mirror}/25.8.3/looker.jar" in result["msg"], result["msg"]
+    assert result["changed"] is False and installed(dest) == {} and not list(dest.iterdir())
+
+
+def test_a_mirror_404_says_the_file_is_not_there(looker_jar, dest, jars_dir, mirror):
+    result = looker_jar(**mirror_args(dest, f"{mirror}/25.9.9", release_sums(jars_dir, "25.8.3"))).result
+    msg = result["msg"]
+    assert result["failed"] and "HTTP 404" in msg and f"{mirror}/25.9.9/looker.jar" in msg and "not at that URL" in msg, msg
+    assert "expire" not in msg and "licen" not in msg, msg
+    assert result["changed"] is False and result["api_called"] is False
+
+
+def test_a_mirror_403_says_the_mirror_refused_access(looker_jar, dest, jars_dir, mirror):
+    result = looker_jar(**mirror_args(dest, f"{mirror}/private/25.8.3", release_sums(jars_dir, "25.8.3"))).result
+    msg = result["msg"]
+    assert result["failed"] and "HTTP 403" in msg and "the mirror refused" in msg, msg
+    assert "expire" not in msg and "licen" not in msg, msg
+
+
+@pytest.mark.parametrize("version, suggestion", [("25.6.99", '"25.6"'), ("25.7", '"latest"')])
+def test_an_unknown_release_is_named_with_what_to_ask_instead(fresh_api, looker_jar, dest, version, suggestion):
+    result = looker_jar(**api_args(fresh_api, dest, version)).result
+    msg = result["msg"]
+    assert result["failed"] and f"no release {version}" in msg and suggestion in msg and '"latest"' in msg, msg
+    assert "expire" not in msg and "licen" not in msg, msg
+    assert result["api_called"] is True and result["changed"] is False
+
+
+def test_a_refused_license_names_the_license_key_and_email(fresh_api, looker_jar, dest):
+    fresh_api.control(mode="bad_license")
+    msg = looker_jar(**api_args(fresh_api, dest, "25.8.3")).result["msg"]
+    assert "HTTP 403" in msg and "license_key" in msg and "license_email" in msg and "expire" not in msg, msg
+
+
+def test_an_expired_link_says_to_run_again(fresh_api, looker_jar, dest):
+    fresh_api.control(mode="expired_link")
+    msg = looker_jar(**api_args(fresh_api, dest, "25.8.3")).result["msg"]
+    assert "Request has expired" in msg and "run again" in msg and "licen" not in msg, msg
+    assert "Signature" not in msg, msg
 
 
 @pytest.mark.parametrize("args, message", [

@@ -3,6 +3,7 @@ it documents promise (not the 0600 of its private temporary files), so the user 
 read jars installed by root."""
 import hashlib
 import os
+import zipfile
 
 
 def test_jars_installed_without_mode_follow_the_umask(run_play, tmp_path):
@@ -12,7 +13,10 @@ def test_jars_installed_without_mode_follow_the_umask(run_play, tmp_path):
     dest.mkdir()
     sums = {}
     for name in ("looker.jar", "looker-dependencies.jar"):
-        (src / name).write_bytes(name.encode() * 1000)
+        # A jar whose manifest names the release: looker_jar reads the release from looker.jar.
+        with zipfile.ZipFile(src / name, "w") as jar:
+            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Version: 25.6.12\r\n\r\n")
+            jar.writestr("filler", name.encode() * 1000)
         sums[name] = hashlib.sha256((src / name).read_bytes()).hexdigest()
     play = [{
         "name": "Install a pair of jars without mode",
