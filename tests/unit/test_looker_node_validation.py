@@ -292,7 +292,7 @@ def test_a_peer_name_the_node_itself_cannot_resolve_is_refused(run_play):
     result = run(run_play, nodes)
     assert result.failed
     assert ("node-a cannot resolve lkr-unit-node-b.invalid, the -H address of lkr-unit-node-b.invalid "
-            "(looker_node_cluster_address), although the controller can") in result.output, result.output[-3000:]
+            "(looker_node_cluster_address): Looker on node-a would not reach it") in result.output, result.output[-3000:]
     assert "or set that variable to an IP address. Nothing was changed." in result.output
     assert result.changed_nothing, result.raw
 
