@@ -3,9 +3,11 @@ test_molecule.py and test_molecule_side_lane.py.
 
 `tools/test integration` runs pytest with two workers and `--dist loadscope`: each test module is
 one unit of work, so the scenarios of test_molecule.py run one at a time on one worker, while the
-other worker runs the stand-in tests and the scenarios of test_molecule_side_lane.py - those that
-spend most of their time waiting (the stand-in's realistic profile: minutes of start-up and
-migration), so that they overlap the others without halving their CPU.
+other worker runs the stand-in tests and the scenarios of test_molecule_side_lane.py: those that
+spend most of their time waiting (looker_node_single: the stand-in's realistic profile, minutes of
+start-up and migration; upgrade: Looker starts and migrations, one node at a time), so that they
+overlap the others without halving their CPU. upgrade has no timing assertion that a busy
+neighbour could break; the scenarios with one (looker_node_cluster, bcp) stay in the main lane.
 """
 import os
 import subprocess
@@ -16,7 +18,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SIDE_LANE = ("looker_node_single",)
+SIDE_LANE = ("looker_node_single", "upgrade")
 # The short single-tier scenarios first: no timing-sensitive assertion, and they run while the
 # side lane is busiest; then the rest by name.
 FIRST = ("smoke", "mysql_appdb", "nfs_share_glusterfs", "nfs_share_nfs", "load_balancer_pair")
