@@ -129,3 +129,88 @@ def jar_release(path, shown=None):
     if release is None:
         raise ReleaseError("%s names no release: its Implementation-Version %r does not start with X.Y.Z" % (shown, value))
     return release, value
+
+
+def request_names(request, release):
+    """Whether `request` (latest, X.Y or X.Y.Z) names the exact release `release`: latest names any
+    release, X.Y its patches, X.Y.Z itself."""
+    kind = request_kind(request)
+    if kind == LATEST:
+        return True
+    if kind == "minor":
+        return schema_of(release) == str(request).strip()
+    return str(request).strip() == release
+
+
+# What a node's record may say instead of a release (see recorded_releases in plugins/filter/releases.py).
+NO_RECORD = ""
+UNREADABLE = ("unknown", "unreachable")
+
+
+def release_plan(request, records, allow_change=False):
+    """What a deployment does about the release of one cluster, from the requested version and the
+    records of its nodes ({node: {"version": ..., "sha256": ..., "dependencies_sha256": ...}}, the
+    version "" where a node has no Looker yet, "unknown"/"unreachable" where its record could not be read).
+
+    A cluster that runs Looker keeps its release ("keep", with the release and its checksums from a node
+    that runs it): only an upgrade, which backs up the database and can roll back, may change it
+    (allow_change; it resolves latest and X.Y again). "resolve": ask the download source for `request` (a first install, or an allowed
+    change). "refuse", with the reason, when the request names another release than the one running."""
+    request = str(request).strip()
+    running = {}
+    for node in sorted(records):
+        version = (records[node] or {}).get("version") or NO_RECORD
+        if version not in UNREADABLE and version != NO_RECORD:
+            running.setdefault(version, []).append(node)
+    # moving: latest and X.Y may name a newer release tomorrow; a kept release says whether they do now.
+    plan = {"action": "resolve", "running": sorted(running, key=version_key), "release": {}, "reason": "",
+            "moving": request_kind(request) != "exact"}
+    if not running:
+        return plan
+    if len(running) > 1:
+        if allow_change:
+            return plan
+        plan.update(action="refuse", reason=(
+            "The nodes of the cluster run different releases (%s), as an interrupted upgrade leaves them. A deployment "
+            "never picks one: finish the upgrade, or roll it back, with playbooks/upgrade.yml. Nothing was changed."
+            % ", ".join("%s: %s" % (node, version) for version in plan["running"] for node in running[version])))
+        return plan
+    (version, nodes), = running.items()
+    # An upgrade asks the download source what latest or X.Y names now; an exact request of the running
+    # release (a restart, a rollback's start) keeps it, without the download source.
+    if request_names(request, version) and not (allow_change and plan["moving"]):
+        record = records[nodes[0]]
+        plan.update(action="keep", release={"version": version, "sha256": record.get("sha256") or "",
+                                            "dependencies_sha256": record.get("dependencies_sha256") or ""})
+        return plan
+    # Even an upgrade never goes back to an older schema (minor release): Looker migrates forward only.
+    if allow_change and not (request_kind(request) != LATEST and _older_schema(request, version)):
+        return plan
+    plan["action"] = "refuse"
+    if request_kind(request) != LATEST and _older(request, version):
+        plan["reason"] = (
+            "The cluster runs Looker %s (%s), and looker_node_version (looker_version in the inventory) asks for %s, an "
+            "older release. Looker migrates its application database forward only: going back needs the backup taken "
+            "before the upgrade (playbooks/upgrade.yml rolls back a failed upgrade itself). To keep %s, set looker_version "
+            "to %s, %s or latest. Nothing was changed." % (version, ", ".join(nodes), request, version, version, schema_of(version)))
+        return plan
+    plan["reason"] = (
+        "The cluster runs Looker %s (%s), and looker_node_version (looker_version in the inventory) asks for %s. "
+        "A deployment keeps the release a cluster runs; a change of release is an upgrade: run playbooks/upgrade.yml, "
+        "which takes looker_version from the inventory, backs up the application database first and rolls back on "
+        "failure. To keep %s, set looker_version to %s, %s or latest. Nothing was changed."
+        % (version, ", ".join(nodes), request, version, version, schema_of(version)))
+    return plan
+
+
+def _older(request, release):
+    """Whether the minor or exact release `request` is older than the exact release `release`."""
+    if request_kind(request) == "minor":
+        return version_key(request + ".0")[:2] < version_key(release)[:2]
+    return version_key(request) < version_key(release)
+
+
+def _older_schema(request, release):
+    """Whether the minor or exact release `request` is of an older minor release (schema) than `release`."""
+    minor = request if request_kind(request) == "minor" else schema_of(request)
+    return version_key(minor + ".0")[:2] < version_key(release)[:2]

@@ -11,10 +11,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
+from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import (
+    ReleaseError,
+    manifest_release,
+    schema_of,
+    version_key,
+)
 
 STRATEGIES = ("rolling", "replica_swap")
-_EXACT = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 
 
 class PlanRefused(Exception):
@@ -25,14 +29,16 @@ class PlanRefused(Exception):
         super(PlanRefused, self).__init__("; ".join(self.reasons))
 
 
+# The release rules are looker_release's; here an unknown release is None or "", not an error.
 def _key(version):
-    match = _EXACT.match(str(version or "").strip())
-    return tuple(int(part) for part in match.groups()) if match else None
+    try:
+        return version_key(str(version or "").strip())
+    except ReleaseError:
+        return None
 
 
 def _minor(version):
-    key = _key(version)
-    return "%d.%d" % key[:2] if key else ""
+    return schema_of(str(version).strip()) if _key(version) else ""
 
 
 def _names(nodes):
@@ -41,8 +47,7 @@ def _names(nodes):
 
 def _release(version):
     """The X.Y.Z a manifest's Implementation-Version starts with ('25.6.12', '25.6.12-b3' -> '25.6.12'), or ''."""
-    match = re.match(r"^(\d+\.\d+\.\d+)", str(version or "").strip())
-    return match.group(1) if match else ""
+    return manifest_release(version) or ""
 
 
 def _node_problems(nodes):
