@@ -1,7 +1,9 @@
 """Helpers for the looker_node scenarios' testinfra tests (imported from molecule/*/tests)."""
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,22 @@ def scenario_vars(group="looker_nodes"):
     text = text.replace("${MOLECULE_EPHEMERAL_DIRECTORY}", str(EPHEMERAL))
     data = yaml.safe_load(text)
     return data["provisioner"]["inventory"]["group_vars"][group]
+
+
+@contextlib.contextmanager
+def download_api_down():
+    """Test fixture: the download API unreachable from the controller. The scenarios' inventories read
+    the download-API stand-in's port from <ephemeral>/api-port on every run: point it at a closed port."""
+    path = EPHEMERAL / "api-port"
+    saved = path.read_text()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    path.write_text(f"{closed}\n")
+    try:
+        yield
+    finally:
+        path.write_text(saved)
 
 
 def main_pid(host, service="looker"):

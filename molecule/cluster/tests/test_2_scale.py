@@ -1,9 +1,11 @@
 """Scale out and in without touching the other nodes, in order: lkr-cluster-node3 joins with site.yml
-(scale_out.yml adds it to looker_nodes); playbooks/remove_node.yml drains it, then stops it, while a
-user's requests keep flowing; the last site.yml, without node3 in the inventory, runs through
+(scale_out.yml adds it to looker_nodes), from a controller with an empty jar cache (as an AWX job's)
+while the download API is down: it gets the release the cluster runs from a node's jars;
+playbooks/remove_node.yml drains it, then stops it, while a user's requests keep flowing; the last site.yml, without node3 in the inventory, runs through
 ansible-runner with a private data dir as AWX runs a job template, and forgets node3."""
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -34,7 +36,9 @@ def looker_accounts(address):
 def test_a_new_node_joins_and_the_others_report_no_change():
     PIDS.update({name: lib.main_pid(host) for name, host in HOSTS.items()})
     assert looker_accounts(cl.address(NEW)) == []
-    out = cl.run_playbook("scale-out", str(cl.ROOT / "site.yml"), "-i", SCALE_OUT)
+    shutil.rmtree(lib.EPHEMERAL / "jar-cache")
+    with lib.download_api_down():
+        out = cl.run_playbook("scale-out", str(cl.ROOT / "site.yml"), "-i", SCALE_OUT)
     recap = cl.stats(out)
     assert {name: recap[name]["changed"] for name in cl.NODES} == {name: 0 for name in cl.NODES}, out[-4000:]
     assert recap[NEW]["changed"] > 0 and recap["lkr-cluster-lb1"]["changed"] > 0
@@ -49,6 +53,12 @@ def test_a_new_node_joins_and_the_others_report_no_change():
     assert cl.haproxy_servers()[NEW] == (2, 0)
     assert cl.nodes_answering(f"{UI}/", tries=15) == set(cl.NODES) | {NEW}
     assert looker_accounts(cl.address(NEW)) == ["looker", "looker_ro"]
+    # The release the cluster runs, copied from node1's jars (not the download API's, which was down).
+    assert re.search(r"TASK \[lookerops\.cluster\.looker_node : Fetch the jars of lkr-cluster-node1\]", out), out[-4000:]
+    records = {name: json.loads(testinfra.get_host(f"podman://{name}").file("/home/looker/looker/.looker-jars.json").content_string)
+               for name in [*cl.NODES, NEW]}
+    assert len({json.dumps(r, sort_keys=True) for r in records.values()}) == 1, records
+    assert records[NEW]["version"] == "25.6.12"
 
 
 def test_a_removed_node_is_drained_before_it_stops():

@@ -1,6 +1,8 @@
-"""Changes to a running cluster: a play that would mix releases is refused, a change of release
-starts one node first, a configuration change restarts the nodes one at a time. Every run is -vvv
-and goes to the scenario's log, which test_3_secrets.py searches."""
+"""Changes to a running cluster: the role keeps the release a cluster runs (a moving version that moved
+is reported, another release refused); with looker_node_allow_release_change (playbooks/upgrade.yml's
+switch) a play that would mix releases is refused and a change of release starts one node first; a
+configuration change restarts the nodes one at a time. Every run is -vvv and goes to the scenario's
+log, which test_3_secrets.py searches."""
 import re
 import sys
 from datetime import datetime
@@ -35,9 +37,41 @@ def last_log_time(host, pattern):
     return datetime.strptime(LOG_TIME.match(lines[-1]).group(1), "%Y-%m-%d %H:%M:%S.%f %z")
 
 
+UPGRADE = ("-e", "looker_node_allow_release_change=true")
+
+
+def test_a_version_that_moved_changes_nothing_and_says_so():
+    """The cluster runs 25.6.12; the download API's latest is 25.7.2 now."""
+    pids = {name: lib.main_pid(host) for name, host in NODES.items()}
+    out = nodes_play("-e", "looker_node_version=latest")[1]
+    recap = lib.recap(out)
+    assert recap["lkr-node-a"]["changed"] == 0 and recap["lkr-node-b"]["changed"] == 0, out[-3000:]
+    text = " ".join(out.split())
+    assert "Looker 25.6.12, the release the cluster runs (looker_node_version latest: a running cluster keeps its release)." in text
+    assert "latest names 25.7.2 now: to run it, run playbooks/upgrade.yml." in text
+    for name, host in NODES.items():
+        assert lib.main_pid(host) == pids[name]
+        assert running_release(host, name) == "25.6.12"
+
+
+def test_another_release_is_refused_before_any_change_naming_upgrade_yml():
+    pids = {name: lib.main_pid(host) for name, host in NODES.items()}
+    rc, out = nodes_play("-e", "looker_node_version=25.7.2", check=False)
+    assert rc != 0
+    text = " ".join(out.split())
+    assert ("The cluster runs Looker 25.6.12 (lkr-node-a, lkr-node-b), and looker_node_version (looker_version in the "
+            "inventory) asks for 25.7.2. A deployment keeps the release a cluster runs; a change of release is an upgrade: "
+            "run playbooks/upgrade.yml") in text
+    recap = lib.recap(out)
+    assert recap["lkr-node-a"]["changed"] == 0 and recap["lkr-node-b"]["changed"] == 0, recap
+    for name, host in NODES.items():
+        assert lib.main_pid(host) == pids[name]
+        assert '"version": "25.6.12"' in host.file("/home/looker/looker/.looker-jars.json").content_string
+
+
 def test_a_play_that_would_mix_releases_is_refused():
     pids = {name: lib.main_pid(host) for name, host in NODES.items()}
-    rc, out = nodes_play("--limit", "lkr-node-b", "-e", "looker_node_version=25.7", check=False)
+    rc, out = nodes_play("--limit", "lkr-node-b", "-e", "looker_node_version=25.7", *UPGRADE, check=False)
     assert rc != 0
     text = " ".join(out.split())
     assert "This play would leave the cluster of lkr-node-b running more than one release" in text
@@ -53,7 +87,7 @@ def test_a_play_that_would_mix_releases_is_refused():
 
 
 def test_a_change_of_release_starts_one_node_first():
-    nodes_play("-e", "looker_node_version=25.7")
+    nodes_play("-e", "looker_node_version=25.7", *UPGRADE)
     for name, host in NODES.items():
         assert running_release(host, name) == "25.7.2"
         assert '"version": "25.7.2"' in host.file("/home/looker/looker/.looker-jars.json").content_string

@@ -140,6 +140,8 @@ def test_a_change_of_release_replaces_the_jars_and_restarts():
     jars = lib.EPHEMERAL / "jars" / "25.7.2"
     extra = {
         "looker_node_version": "25.7.2",
+        # The role's own release change, as playbooks/upgrade.yml uses it.
+        "looker_node_allow_release_change": "true",
         "looker_node_jar_src": str(jars / "looker.jar"),
         "looker_node_dependencies_src": str(jars / "looker-dependencies.jar"),
         "looker_node_jar_sha256": (jars / "looker.jar.sha256").read_text().strip(),

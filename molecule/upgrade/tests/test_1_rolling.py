@@ -1,13 +1,17 @@
-"""Rolling upgrade 25.6.12 -> 25.7.2 under writes and reads through the balancer: one node
-migrates the schema, once; the dump taken after the stop is verified; every acknowledged write is
-still there. Then a downgrade is refused before anything changes."""
+"""Rolling upgrade 25.6.12 -> 25.7.2 under writes and reads through the balancer, to the release the
+inventory names: one node migrates the schema, once; the dump taken after the stop is verified; every
+acknowledged write is still there. The inventory is then the truth: the next converge changes
+nothing, and with the inventory left on the old release it is refused. Then a downgrade is refused
+before anything changes."""
 import upgradelib as u
 
 RESULT = {}
+# looker_node_version: '25.7' - the operator's edit of the inventory before the upgrade.
+EDITED = u.inventory_release("25.7")
 
 
 def test_rolling_upgrade_loses_no_acknowledged_write():
-    RESULT["out"] = u.upgrade_losing_nothing("rolling", "rolling", "rolling", "25.7")[0]
+    RESULT["out"] = u.upgrade_losing_nothing("rolling", "rolling", "rolling", None, *EDITED)[0]
     for name in ("a", "b"):
         assert u.running_release(name) == "25.7.2"
         assert u.installed_release(name) == "25.7.2"
@@ -23,6 +27,23 @@ def test_the_dump_was_taken_after_the_stop_and_verified():
     out = u.text(RESULT["out"])
     assert "restore check: OK" in out
     assert out.index("Stop every node") < out.index("Back up the application database now that nothing writes to it")
+
+
+def test_after_the_upgrade_the_next_converge_changes_nothing():
+    pids = {n: u.lib.main_pid(u.HOSTS[n]) for n in ("a", "b")}
+    rc, out = u.lib.run_playbook("converge.yml", *EDITED, check=False)
+    u.ok(rc, out)
+    assert {name: r["changed"] for name, r in u.recap(out).items()} == {name: 0 for name in u.recap(out)}, out[-4000:]
+    assert "Looker 25.7.2, the release the cluster runs" in u.text(out)
+    assert {n: u.lib.main_pid(u.HOSTS[n]) for n in ("a", "b")} == pids
+
+
+def test_an_inventory_left_on_the_old_release_is_refused():
+    rc, out = u.lib.run_playbook("converge.yml", check=False)
+    assert rc != 0
+    assert ("The cluster runs Looker 25.7.2 (lkr-upgrade-a, lkr-upgrade-b), and looker_node_version (looker_version in the "
+            "inventory) asks for 25.6.12, an older release.") in u.text(out), out[-4000:]
+    assert all(r["changed"] == 0 for r in u.recap(out).values()), u.recap(out)
 
 
 def test_a_downgrade_is_refused_before_anything_changes():

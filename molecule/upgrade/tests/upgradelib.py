@@ -33,11 +33,34 @@ def lb_url():
 
 
 def upgrade(strategy, version, *extra):
-    """ansible-playbook playbooks/upgrade.yml; returns (rc, output), also kept in the ephemeral directory."""
+    """ansible-playbook playbooks/upgrade.yml; returns (rc, output), also kept in the ephemeral directory.
+    version None: the release the inventory names (see inventory_release)."""
+    overrides = ("-e", "looker_upgrade_version=" + version) if version else ()
     rc, out = lib.run_playbook(str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy,
-                               "-e", "looker_upgrade_version=" + version, *extra, check=False)
-    (lib.EPHEMERAL / ("upgrade-%s-%s.log" % (strategy, version))).write_text(out)
+                               *overrides, *extra, check=False)
+    (lib.EPHEMERAL / ("upgrade-%s-%s.log" % (strategy, version or "inventory"))).write_text(out)
     return rc, out
+
+
+def inventory_release(version):
+    """The inventory as an operator edits it for an upgrade: a second inventory source (read after the
+    scenario's own, so its group variable wins) setting looker_node_version. Returns the -i arguments."""
+    path = lib.EPHEMERAL / ("release-%s.yml" % version)
+    path.write_text("looker_nodes:\n  vars:\n    looker_node_version: '%s'\n" % version)
+    return ("-i", str(path))
+
+
+def seed_jar_cache(version):
+    """Put the stand-in jars of VERSION into the controller's jar cache, with the record looker_jar
+    writes (test fixture: as a controller that fetched them earlier has them)."""
+    import shutil  # pylint: disable=import-outside-toplevel
+
+    jars, cache = lib.EPHEMERAL / "jars" / version, lib.EPHEMERAL / "jar-cache"
+    for name in ("looker.jar", "looker-dependencies.jar"):
+        shutil.copyfile(jars / name, cache / name)
+    sums = {key: (jars / (name + ".sha256")).read_text().split()[0]
+            for key, name in (("sha256", "looker.jar"), ("dependencies_sha256", "looker-dependencies.jar"))}
+    (cache / ".looker-jars.json").write_text(json.dumps(dict(sums, version=version), indent=2, sort_keys=True))
 
 
 def upgrade_under_load(tag, strategy, version, *extra, rate=5.0):
