@@ -189,10 +189,11 @@ def release_plan(request, records, allow_change=False):
     plan["action"] = "refuse"
     if request_kind(request) != LATEST and _older(request, version):
         plan["reason"] = (
-            "The cluster runs Looker %s (%s), and looker_node_version (looker_version in the inventory) asks for %s, an "
-            "older release. Looker migrates its application database forward only: going back needs the backup taken "
-            "before the upgrade (playbooks/upgrade.yml rolls back a failed upgrade itself). To keep %s, set looker_version "
-            "to %s, %s or latest. Nothing was changed." % (version, ", ".join(nodes), request, version, version, schema_of(version)))
+            "The cluster runs Looker %s (%s), and %s asks for %s, an older release. Looker migrates its application "
+            "database forward only: going back needs the backup taken before the upgrade (playbooks/upgrade.yml rolls "
+            "back a failed upgrade itself). To keep %s, set looker_version to %s, %s or latest. Nothing was changed."
+            % (version, ", ".join(nodes), "the upgrade" if allow_change else "looker_node_version (looker_version in the inventory)",
+               request, version, version, schema_of(version)))
         return plan
     plan["reason"] = (
         "The cluster runs Looker %s (%s), and looker_node_version (looker_version in the inventory) asks for %s. "

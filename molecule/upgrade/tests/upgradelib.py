@@ -42,12 +42,17 @@ def upgrade(strategy, version, *extra):
     return rc, out
 
 
-def inventory_release(version):
-    """The inventory as an operator edits it for an upgrade: a second inventory source (read after the
-    scenario's own, so its group variable wins) setting looker_node_version. Returns the -i arguments."""
-    path = lib.EPHEMERAL / ("release-%s.yml" % version)
-    path.write_text("looker_nodes:\n  vars:\n    looker_node_version: '%s'\n" % version)
-    return ("-i", str(path))
+def inventory_release(version, nodes=("a", "b")):
+    """The inventory as an operator edits it for an upgrade: a second inventory source naming
+    looker_node_version for the nodes. The scenario's own sets it in a group_vars file, which beats
+    variables of a group in another source: the edit is a host_vars file beside it. Returns the -i arguments."""
+    inventory = lib.EPHEMERAL / ("release-%s" % version)
+    (inventory / "host_vars").mkdir(parents=True, exist_ok=True)
+    hosts = ["lkr-upgrade-" + name for name in nodes]
+    (inventory / "hosts.yml").write_text("looker_nodes:\n  hosts:\n" + "".join("    %s:\n" % host for host in hosts))
+    for host in hosts:
+        (inventory / "host_vars" / (host + ".yml")).write_text("looker_node_version: '%s'\n" % version)
+    return ("-i", str(inventory / "hosts.yml"))
 
 
 def seed_jar_cache(version):
