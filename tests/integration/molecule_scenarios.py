@@ -5,9 +5,10 @@ test_molecule.py and test_molecule_side_lane.py.
 one unit of work, so the scenarios of test_molecule.py run one at a time on one worker, while the
 other worker runs the stand-in tests and the scenarios of test_molecule_side_lane.py: those that
 spend most of their time waiting (looker_node_single: the stand-in's realistic profile, minutes of
-start-up and migration; upgrade: Looker starts and migrations, one node at a time), so that they
-overlap the others without halving their CPU. upgrade has no timing assertion that a busy
-neighbour could break; the scenarios with one (looker_node_cluster, bcp) stay in the main lane.
+start-up and migration; upgrade: Looker starts and migrations, one node at a time; nfs_share_nfs:
+nfs-ganesha's 90 s grace period after its start), so that they overlap the others without halving
+their CPU. None of them has a timing assertion that a busy neighbour could break; the scenarios
+with one (looker_node_cluster, bcp) stay in the main lane.
 """
 import os
 import subprocess
@@ -18,10 +19,10 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SIDE_LANE = ("looker_node_single", "upgrade")
+SIDE_LANE = ("looker_node_single", "upgrade", "nfs_share_nfs")
 # The short single-tier scenarios first: no timing-sensitive assertion, and they run while the
 # side lane is busiest; then the rest by name.
-FIRST = ("smoke", "mysql_appdb", "nfs_share_glusterfs", "nfs_share_nfs", "load_balancer_pair")
+FIRST = ("smoke", "mysql_appdb", "nfs_share_glusterfs", "load_balancer_pair")
 ALL = sorted((p.parent.name for p in ROOT.glob("molecule/*/molecule.yml")),
              key=lambda name: (FIRST.index(name) if name in FIRST else len(FIRST), name))
 SELECTED = os.environ.get("LOOKEROPS_SCENARIOS", "").split()
