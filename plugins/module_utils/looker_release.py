@@ -175,7 +175,7 @@ def release_plan(request, records, allow_change=False):
             "never picks one: finish the upgrade, or roll it back, with playbooks/upgrade.yml. Nothing was changed."
             % ", ".join("%s: %s" % (node, version) for version in plan["running"] for node in running[version])))
         return plan
-    (version, nodes), = running.items()
+    version, nodes = next(iter(running.items()))
     # An upgrade asks the download source what latest or X.Y names now; an exact request of the running
     # release (a restart, a rollback's start) keeps it, without the download source.
     if request_names(request, version) and not (allow_change and plan["moving"]):
