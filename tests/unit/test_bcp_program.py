@@ -611,8 +611,6 @@ def test_a_failed_data_transfer_does_not_send_the_manifest(cfg, hosts, alerts):
     assert "rsync manifest" not in hosts.calls
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason="Cycle.stage catches only CycleError: an OSError of the program's own file writes "
-                                       "escapes cmd_cycle, leaving status 'running' and sending no alert")
 def test_a_stage_failing_with_an_os_error_is_a_failed_cycle(cfg, hosts, alerts, monkeypatch):
     """The staging disk full when the manifest is written: a failed cycle like any other (status, alert, exit 1)."""
     def write_json_atomic(path, data, mode=0o644):
@@ -936,8 +934,6 @@ def test_a_health_url_that_does_not_answer_200_is_not_ok(monkeypatch):
     assert bcp.http_ok("https://10.0.1.11:9999/alive") == (False, "[Errno 111] Connection refused")
 
 
-@pytest.mark.xfail(strict=True, raises=http.client.BadStatusLine,
-                   reason="http_ok catches URLError/OSError only; an answer that is not HTTP raises http.client.HTTPException")
 def test_a_health_url_answering_something_else_than_http_is_not_ok(monkeypatch):
     """A plain-HTTP probe of a port serving TLS gets a TLS alert back: the node is not healthy, the election goes on."""
     def answer(url, timeout, context):

@@ -24,6 +24,7 @@ import argparse
 import datetime
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -134,8 +135,9 @@ def http_ok(url, timeout=5):
             return resp.status == 200, f"HTTP {resp.status}"
     except urllib.error.HTTPError as exc:
         return False, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return False, str(getattr(exc, "reason", exc))
+    # HTTPException: something that is not HTTP answered (a TLS port asked in plain HTTP, for one).
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        return False, str(getattr(exc, "reason", exc)) or type(exc).__name__
 
 
 def node_alive(cfg, node):
@@ -248,7 +250,8 @@ class Cycle:
         start = time.monotonic()
         try:
             func()
-        except CycleError as exc:
+        # OSError: the program's own writes (staging full, a rename refused) fail a stage like any other.
+        except (CycleError, OSError) as exc:
             took = time.monotonic() - start
             self.timings[name] = round(took, 3)
             raise CycleError(f"stage {number}/{len(STAGES)} {name} failed after {took:.2f} s: {exc}") from exc
