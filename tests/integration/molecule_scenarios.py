@@ -3,13 +3,12 @@ test_molecule.py and test_molecule_side_lane.py.
 
 `tools/test integration` runs pytest with two workers and `--dist loadscope`: each test module is
 one unit of work, so the scenarios of test_molecule.py run one at a time on one worker, while the
-other worker runs the stand-in tests and the scenarios of test_molecule_side_lane.py. Both lanes
-take about as long (CI of 2eacd85: the main lane 20 minutes longer than the side lane, which then
-held looker_node_single, nfs_share_nfs and upgrade). The side lane's scenarios spend much of their
-time waiting (looker_node_single: the stand-in's realistic profile, minutes of start-up and
-migration; upgrade and cluster: Looker starts, migrations and rolling restarts), and none has a
-timing assertion that a busy neighbour could break; the scenarios with one (looker_node_cluster,
-bcp) stay in the main lane.
+other worker runs the stand-in tests and the scenarios of test_molecule_side_lane.py, chosen so that
+both lanes take about as long (see the durations pytest prints at the end). The side lane's
+scenarios spend much of their time waiting (looker_node_single: the stand-in's realistic profile,
+minutes of start-up and migration; upgrade and cluster: Looker starts, migrations and rolling
+restarts), and none has a timing assertion that a busy neighbour could break; the scenarios with
+one (looker_node_cluster, bcp) stay in the main lane.
 """
 import os
 import subprocess
