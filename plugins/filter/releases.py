@@ -14,7 +14,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import ReleaseError
+from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import UNREADABLE, ReleaseError
 from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import release_plan as _release_plan
 
 _NOT_FOUND = ("file not found", "does not exist", "no such file")
@@ -22,8 +22,15 @@ _NOT_FOUND = ("file not found", "does not exist", "no such file")
 
 def recorded_release(result):
     """A node's record of its jars (.looker-jars.json, written by looker_jar) from the result of
-    ansible.builtin.slurp: {"version", "sha256", "dependencies_sha256"}; the version is "" when the node
-    has no record (no Looker yet), "unreachable" or "unknown" when it could not be read."""
+    ansible.builtin.slurp: {"version", "sha256", "dependencies_sha256", "installed"}; the version is ""
+    when the node has no record (no Looker yet), "unreachable" or "unknown" when it could not be read;
+    "installed" is the version when it names a release, else ""."""
+    record = _recorded_release(result)
+    record["installed"] = "" if record["version"] in UNREADABLE else record["version"]
+    return record
+
+
+def _recorded_release(result):
     if not isinstance(result, dict):
         raise AnsibleFilterError("lookerops.cluster.recorded_release: expected the result of ansible.builtin.slurp, got %r"
                                  % (type(result).__name__,))

@@ -183,11 +183,11 @@ def release_plan(request, records, allow_change=False):
         plan.update(action="keep", release={"version": version, "sha256": record.get("sha256") or "",
                                             "dependencies_sha256": record.get("dependencies_sha256") or ""})
         return plan
-    # Even an upgrade never goes back to an older schema (minor release): Looker migrates forward only.
-    if allow_change and not (request_kind(request) != LATEST and _older_schema(request, version)):
+    # Even an upgrade never goes back: Looker migrates its database forward only.
+    if allow_change and not older_than(request, version):
         return plan
     plan["action"] = "refuse"
-    if request_kind(request) != LATEST and _older(request, version):
+    if older_than(request, version):
         plan["reason"] = (
             "The cluster runs Looker %s (%s), and %s asks for %s, an older release. Looker migrates its application "
             "database forward only: going back needs the backup taken before the upgrade (playbooks/upgrade.yml rolls "
@@ -204,14 +204,12 @@ def release_plan(request, records, allow_change=False):
     return plan
 
 
-def _older(request, release):
-    """Whether the minor or exact release `request` is older than the exact release `release`."""
+def older_than(request, release):
+    """Whether the request (latest, X.Y or X.Y.Z) names a release older than the exact release
+    `release`: an X.Y older than its minor release, an X.Y.Z older than it. The one downgrade rule of
+    the collection: a deployment, an upgrade and the upgrade plan refuse such a request."""
+    if request_kind(request) == LATEST:
+        return False
     if request_kind(request) == "minor":
         return version_key(request + ".0")[:2] < version_key(release)[:2]
     return version_key(request) < version_key(release)
-
-
-def _older_schema(request, release):
-    """Whether the minor or exact release `request` is of an older minor release (schema) than `release`."""
-    minor = request if request_kind(request) == "minor" else schema_of(request)
-    return version_key(minor + ".0")[:2] < version_key(release)[:2]

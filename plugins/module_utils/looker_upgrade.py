@@ -14,6 +14,7 @@ __metaclass__ = type
 from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import (
     ReleaseError,
     manifest_release,
+    older_than,
     schema_of,
     version_key,
 )
@@ -177,7 +178,7 @@ def plan(state):
     reasons.extend(problems)
     action = "upgrade"
     if current:
-        if _key(target) < _key(current):
+        if older_than(target, current):
             reasons.append("downgrade from %s to %s: Looker migrates its application database forward only; going back means "
                            "restoring the backup taken before the upgrade, with the old jars" % (current, target))
         elif target == current:

@@ -56,8 +56,8 @@ def test_an_upgrade_never_goes_back_to_an_older_minor_release():
     assert plan["action"] == "refuse"
     assert plan["reason"].startswith("The cluster runs Looker 25.6.12 (node1, node2), and the upgrade asks for 25.5, an older release.")
     assert release_plan("25.5.9", RUNNING, allow_change=True)["action"] == "refuse"
-    # An older patch of the same minor release runs on the same schema.
-    assert release_plan("25.6.11", RUNNING, allow_change=True)["action"] == "resolve"
+    # Nor to an older patch: the upgrade plan refuses it by the same rule (looker_release.older_than).
+    assert release_plan("25.6.11", RUNNING, allow_change=True)["action"] == "refuse"
 
 
 def test_an_upgrade_may_change_the_release():
@@ -96,18 +96,21 @@ def slurped(obj):
 
 
 def test_recorded_release_reads_the_record():
-    assert recorded_release(slurped(record("25.6.12"))) == record("25.6.12")
-    assert recorded_release({"failed": True, "msg": "file not found: /home/looker/looker/.looker-jars.json"}) == {"version": ""}
-    assert recorded_release({"unreachable": True, "msg": "ssh: connect"}) == {"version": "unreachable"}
-    assert recorded_release({"failed": True, "msg": "Permission denied"}) == {"version": "unknown"}
-    assert recorded_release({"content": base64.b64encode(b"not json").decode()}) == {"version": "unknown"}
-    assert recorded_release(slurped(["25.6.12"])) == {"version": "unknown"}
+    # "installed" is the release where the record names one, else "" (no Looker, or an unreadable record).
+    assert recorded_release(slurped(record("25.6.12"))) == dict(record("25.6.12"), installed="25.6.12")
+    assert recorded_release({"failed": True, "msg": "file not found: /home/looker/looker/.looker-jars.json"}) == {
+        "version": "", "installed": ""}
+    assert recorded_release({"unreachable": True, "msg": "ssh: connect"}) == {"version": "unreachable", "installed": ""}
+    assert recorded_release({"failed": True, "msg": "Permission denied"}) == {"version": "unknown", "installed": ""}
+    assert recorded_release({"content": base64.b64encode(b"not json").decode()}) == {"version": "unknown", "installed": ""}
+    assert recorded_release(slurped(["25.6.12"])) == {"version": "unknown", "installed": ""}
 
 
 def test_recorded_releases_of_a_loop():
     results = {"results": [dict(slurped(record("25.6.12")), item="node1"), {"item": "node2", "unreachable": True},
                            {"item": "node3", "skipped": True}]}
-    assert recorded_releases(results) == {"node1": record("25.6.12"), "node2": {"version": "unreachable"}}
+    assert recorded_releases(results) == {"node1": dict(record("25.6.12"), installed="25.6.12"),
+                                          "node2": {"version": "unreachable", "installed": ""}}
     assert recorded_releases(results["results"]) == recorded_releases(results)
     with pytest.raises(AnsibleFilterError):
         recorded_release("text")
