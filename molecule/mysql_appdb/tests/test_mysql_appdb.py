@@ -7,6 +7,7 @@ Both database hosts run MariaDB (the sandbox cannot install MySQL 8); TLS is on.
 import functools
 import json
 import os
+import re
 import shlex
 import time
 from pathlib import Path
@@ -20,6 +21,9 @@ SETTINGS = yaml.safe_load((SCENARIO / "molecule.yml").read_text())["provisioner"
 GROUP_VARS = SETTINGS["group_vars"]["all"]
 LOOKER_PASSWORD = GROUP_VARS["mysql_appdb_looker_password"]
 READONLY_PASSWORD = GROUP_VARS["mysql_appdb_readonly_password"]
+# The alert route of the backup check, set in converge.yml through the BCP variable.
+WEBHOOK_URL = yaml.safe_load((SCENARIO / "converge.yml").read_text())[0]["vars"]["bcp_replication_alert_webhook_url"]
+WEBHOOK_TOKEN = WEBHOOK_URL.split("token=", 1)[1]
 
 PRIMARY = testinfra.get_host("podman://lkr-mysql-primary")
 REPLICA = testinfra.get_host("podman://lkr-mysql-replica")
@@ -351,3 +355,233 @@ def test_backup_retention_keeps_recent_dumps_and_the_minimum():
     for name in set(old) - set(kept_old):
         assert not PRIMARY.file("{}/{}.sha256".format(folder, name)).exists
     PRIMARY.run("cd {} && rm -f {}".format(folder, " ".join(n + " " + n + ".sha256" for n in old)))
+
+
+# --- The daily check of every dump (issue 17) ---------------------------------------------------
+BACKUP_DIR = "/var/backups/mysql_appdb"
+BACKUP_UNIT = "lookerops-appdb-backup.service"
+ALERT_LOG = "/tmp/lkr-alerts.jsonl"
+# The webhook receiver the tests run on the primary (converge.yml points the alerts at it): one
+# JSON line per POST, with the path it was posted to.
+LISTENER = r"""
+import http.server, json, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with open(sys.argv[1], "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", 8925), Handler).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def alert_listener():
+    PRIMARY.run("systemctl stop lkr-alert-listener; rm -f {}".format(ALERT_LOG))
+    started = PRIMARY.run("systemd-run --unit=lkr-alert-listener --collect /usr/bin/python3 -c {} {}".format(
+        shlex.quote(LISTENER), ALERT_LOG))
+    assert started.rc == 0, started.stderr
+    probe = "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8925), 1)'"
+    deadline = time.monotonic() + 15
+    while PRIMARY.run(probe).rc != 0:
+        assert time.monotonic() < deadline, PRIMARY.run("journalctl -u lkr-alert-listener --no-pager").stdout
+        time.sleep(0.3)
+    yield
+    PRIMARY.run("systemctl stop lkr-alert-listener")
+
+
+def alerts():
+    lines = PRIMARY.run("cat {} 2>/dev/null".format(ALERT_LOG)).stdout.splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def run_backup():
+    """Run the daily service once, as its timer does: (rc of systemctl start, Result, journal of that run)."""
+    PRIMARY.run("systemctl reset-failed {}".format(BACKUP_UNIT))
+    start = PRIMARY.run("systemctl start {}".format(BACKUP_UNIT))
+    result = PRIMARY.run("systemctl show -p Result --value {}".format(BACKUP_UNIT)).stdout.strip()
+    invocation = PRIMARY.run("systemctl show -p InvocationID --value {}".format(BACKUP_UNIT)).stdout.strip()
+    journal = ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        journal = PRIMARY.run("journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID={}".format(invocation)).stdout
+        if re.search(r"^backup: (OK|FAILED)", journal, re.M):
+            break
+        time.sleep(0.3)
+    return start.rc, result, journal
+
+
+def dumps():
+    return PRIMARY.run("cd {} && ls -1 looker-*.sql.gz | sort".format(BACKUP_DIR)).stdout.split()
+
+
+def last_backup():
+    return json.loads(PRIMARY.file(BACKUP_DIR + "/last-backup.json").content_string)
+
+
+def remove_dump(path):
+    PRIMARY.run("rm -f {0} {0}.sha256 {0}.counts {0}.unusable".format(path))
+
+
+def schemas(host, name):
+    return root_sql(host, "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = '{}'".format(name))
+
+
+def test_the_daily_run_restore_checks_the_new_dump_and_records_it():
+    root_sql(PRIMARY, "CREATE TABLE IF NOT EXISTS looker.lkr_check_a (id INT PRIMARY KEY)")
+    root_sql(PRIMARY, "REPLACE INTO looker.lkr_check_a VALUES (1), (2), (3), (4), (5), (6), (7)")
+    before = set(dumps())
+    rc, result, journal = run_backup()
+    assert rc == 0 and result == "success", journal
+    new = sorted(set(dumps()) - before)
+    assert len(new) == 1, new
+    path = "{}/{}".format(BACKUP_DIR, new[0])
+    assert "row counts recorded in {}.counts".format(new[0]) in journal
+    assert not PRIMARY.file(path + ".unusable").exists
+
+    # The counts of the restored dump, one "table count" line per table of the live database.
+    counts = dict(line.rsplit(" ", 1) for line in PRIMARY.file(path + ".counts").content_string.splitlines())
+    live = [t for (t,) in root_sql(PRIMARY, "SELECT table_name FROM information_schema.tables "
+                                            "WHERE table_schema = 'looker' AND table_type = 'BASE TABLE'")]
+    assert sorted(counts) == sorted(live)
+    assert counts["lkr_check_a"] == "7"
+
+    record = last_backup()
+    assert record == {
+        "dump": path,
+        "bytes": int(PRIMARY.run("stat -c %s {}".format(path)).stdout),
+        "sha256": PRIMARY.file(path + ".sha256").content_string.split()[0],
+        "time": record["time"],
+        "checked": True,
+    }
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", record["time"]), record
+    assert PRIMARY.file(BACKUP_DIR + "/last-backup.json").mode == 0o600
+
+    # A later --check of that dump compares with the recorded counts; --against-live with the database.
+    check = PRIMARY.run("lookerops-appdb-restore --check {}".format(path))
+    assert check.rc == 0 and "identical row counts (compared with the counts recorded" in check.stdout, check.stdout
+    against_live = PRIMARY.run("lookerops-appdb-restore --check --against-live {}".format(path))
+    assert against_live.rc == 0 and "identical row counts (compared with looker)" in against_live.stdout
+    PRIMARY.run("cp -p {0}.counts /tmp/lkr.counts && sed -i 's/^lkr_check_a 7$/lkr_check_a 8/' {0}.counts".format(path))
+    try:
+        differs = PRIMARY.run("lookerops-appdb-restore --check {}".format(path))
+        assert differs.rc == 1 and re.search(r"lkr_check_a +8 +7  DIFFERENT", differs.stdout), differs.stdout
+    finally:
+        PRIMARY.run("cp -p /tmp/lkr.counts {}.counts".format(path))
+    # The scratch database is dropped after each check and never replicated.
+    assert schemas(PRIMARY, "looker_restore_check") == [["0"]]
+    assert schemas(REPLICA, "looker_restore_check") == [["0"]]
+
+
+def test_a_dump_damaged_after_it_was_written_is_reported_by_the_next_run(alert_listener):
+    rc, result, journal = run_backup()
+    assert rc == 0, journal
+    damaged = last_backup()["dump"]
+    name = os.path.basename(damaged)
+    # One byte of the middle of the dump flipped, after the run wrote it and its checksum.
+    flip = ("import os, sys; p = sys.argv[1]; n = os.path.getsize(p) // 2; f = open(p, 'r+b'); f.seek(n); "
+            "b = f.read(1); f.seek(n); f.write(bytes([b[0] ^ 0xFF])); f.close()")
+    assert PRIMARY.run("python3 -c {} {}".format(shlex.quote(flip), damaged)).rc == 0
+    seen = len(alerts())
+    try:
+        rc, result, journal = run_backup()
+        assert rc != 0 and result == "exit-code", journal
+        assert PRIMARY.run("systemctl is-failed {}".format(BACKUP_UNIT)).stdout.strip() == "failed"
+        marker = PRIMARY.file(damaged + ".unusable").content_string
+        assert marker.startswith("checksum mismatch: {} no longer matches".format(name)), marker
+        assert "{} is UNUSABLE".format(name) in journal
+        # That run's own dump is fine.
+        assert last_backup()["checked"] is True and last_backup()["dump"] != damaged
+
+        # The alert, through the webhook URL of the root-only file.
+        new_alerts = alerts()[seen:]
+        assert len(new_alerts) == 1, new_alerts
+        assert new_alerts[0]["path"] == "/lkr-alert?token=" + WEBHOOK_TOKEN
+        body = new_alerts[0]["body"]
+        assert body["subject"] == "[lookerops-appdb-backup] 1 unusable dump(s) of looker on lkr-mysql-primary"
+        assert "{}: checksum mismatch".format(name) in body["body"] and body["host"].startswith("lkr-mysql-primary")
+        assert "alert: posted to the webhook (HTTP 204)" in journal
+        # The token is in that file only: not in the journal, the units or the commands.
+        hook = PRIMARY.file("/etc/lookerops-appdb/alert-webhook-url")
+        assert hook.user == "root" and hook.mode == 0o600 and WEBHOOK_TOKEN in hook.content_string
+        everything = PRIMARY.run("journalctl --no-pager -u {} ; systemctl cat lookerops-appdb-backup.service "
+                                 "lookerops-appdb-backup.timer; cat /usr/local/sbin/lookerops-appdb-*".format(BACKUP_UNIT))
+        assert WEBHOOK_TOKEN not in everything.stdout
+
+        # Refused by the restore command, --force or not.
+        for force in ("", "--force "):
+            refused = PRIMARY.run("lookerops-appdb-restore --into lkr_refused {}{}".format(force, damaged))
+            assert refused.rc == 1, refused.stdout
+            assert "{}.unusable".format(damaged) in refused.stderr and "checksum mismatch" in refused.stderr
+            assert "--force does not override" in refused.stderr
+        assert schemas(PRIMARY, "lkr_refused") == [["0"]]
+
+        # Reported once: the next run passes, the dump stays marked.
+        rc, result, journal = run_backup()
+        assert rc == 0 and result == "success", journal
+        assert PRIMARY.file(damaged + ".unusable").exists
+    finally:
+        remove_dump(damaged)
+        PRIMARY.run("systemctl reset-failed {}".format(BACKUP_UNIT))
+
+
+def test_a_dump_that_does_not_restore_is_marked_unusable(alert_listener):
+    # A row its table's CHECK constraint refuses, written with the checks off (not replicated): the
+    # server holds and dumps it, but refuses it when the dump is restored.
+    root_sql(PRIMARY, "SET SESSION sql_log_bin = 0; "
+                      "CREATE TABLE looker.lkr_unrestorable (v INT, CONSTRAINT lkr_positive CHECK (v > 0)); "
+                      "SET SESSION check_constraint_checks = 0; INSERT INTO looker.lkr_unrestorable VALUES (-1)")
+    before = set(dumps())
+    seen = len(alerts())
+    new = []
+    try:
+        rc, result, journal = run_backup()
+        assert rc != 0 and result == "exit-code", journal
+        new = sorted(set(dumps()) - before)
+        assert len(new) == 1, new
+        path = "{}/{}".format(BACKUP_DIR, new[0])
+        marker = PRIMARY.file(path + ".unusable").content_string
+        assert marker.startswith("the restore check failed: ") and "lkr_positive" in marker, marker
+        assert not PRIMARY.file(path + ".counts").exists
+        record = last_backup()
+        assert record["dump"] == path and record["checked"] is False, record
+        new_alerts = alerts()[seen:]
+        assert len(new_alerts) == 1 and "{}: the restore check failed".format(new[0]) in new_alerts[0]["body"]["body"]
+        assert schemas(PRIMARY, "looker_restore_check") == [["0"]]
+        # Without a dump named, the restore command takes the newest usable one.
+        check = PRIMARY.run("lookerops-appdb-restore --check")
+        assert "skipping {}, marked unusable".format(path) in check.stderr, check.stderr
+        assert check.rc == 0 and path not in check.stdout, check.stdout
+    finally:
+        root_sql(PRIMARY, "SET SESSION sql_log_bin = 0; DROP TABLE IF EXISTS looker.lkr_unrestorable")
+        for name in new:
+            remove_dump("{}/{}".format(BACKUP_DIR, name))
+        PRIMARY.run("systemctl reset-failed {}".format(BACKUP_UNIT))
+
+
+def test_retention_removes_the_side_files_and_never_counts_an_unusable_dump():
+    """keep_min (3) counts usable dumps only: old usable dumps stay until 3 usable remain."""
+    old = ["looker-2001010{}T000000Z.sql.gz".format(i) for i in range(1, 6)]
+    unusable = old[4]   # the newest of the old ones
+    recent = [name for name in dumps() if name not in old]
+    PRIMARY.run("cd {} && rm -f {}".format(BACKUP_DIR, " ".join(recent) + " " + " ".join(n + ".*" for n in recent)))
+    try:
+        for name in old:
+            PRIMARY.run("cd {0} && echo old | gzip > {1} && sha256sum {1} > {1}.sha256 && echo 't 1' > {1}.counts && "
+                        "touch -d '30 days ago' {1} {1}.sha256 {1}.counts".format(BACKUP_DIR, name))
+        PRIMARY.run("cd {0} && echo 'marked by hand' > {1}.unusable && touch -d '30 days ago' {1}.unusable".format(
+            BACKUP_DIR, unusable))
+        rc, result, journal = run_backup()
+        assert rc == 0, journal
+        left = dumps()
+        # The new dump and the two newest usable old ones make 3; the unusable one is old: removed.
+        assert sorted(set(left) & set(old)) == old[2:4], left
+        assert len(left) == 3, left
+        for name in old[:2] + [unusable]:
+            for suffix in ("", ".sha256", ".counts", ".unusable"):
+                assert not PRIMARY.file("{}/{}{}".format(BACKUP_DIR, name, suffix)).exists, name + suffix
+    finally:
+        PRIMARY.run("cd {} && rm -f {}".format(BACKUP_DIR, " ".join(n + " " + n + ".*" for n in old)))
