@@ -476,6 +476,29 @@ def test_the_daily_run_restore_checks_the_new_dump_and_records_it():
     assert schemas(REPLICA, "looker_restore_check") == [["0"]]
 
 
+def test_an_upgrade_dump_is_proved_against_the_live_database():
+    """mysql_appdb's entry point `dump` (the rolling upgrade, every Looker node stopped) runs the backup
+    command with --against-live: one restore proves the new dump equal to the live database."""
+    root_sql(PRIMARY, "CREATE TABLE IF NOT EXISTS looker.lkr_check_b (id INT PRIMARY KEY)")
+    root_sql(PRIMARY, "REPLACE INTO looker.lkr_check_b VALUES (1), (2), (3)")
+    run = PRIMARY.run("lookerops-appdb-backup --against-live")
+    assert run.rc == 0, run.stdout + run.stderr
+    path = last_backup()["dump"]
+    try:
+        assert last_backup()["checked"] is True
+        assert "row counts recorded in {}.counts, identical to the live looker".format(Path(path).name) in run.stdout
+        # Once the live database moved on, the same proof fails, naming the table; the recorded counts stay.
+        counts = PRIMARY.file(path + ".counts").content_string
+        root_sql(PRIMARY, "INSERT INTO looker.lkr_check_b VALUES (4)")
+        differs = PRIMARY.run("lookerops-appdb-restore --record --against-live {}".format(path))
+        assert differs.rc == 1
+        assert "the restored dump differs from the live looker: lkr_check_b (4 live, 3 restored)" in differs.stderr
+        assert PRIMARY.file(path + ".counts").content_string == counts
+    finally:
+        root_sql(PRIMARY, "DROP TABLE IF EXISTS looker.lkr_check_b")
+        remove_dump(path)
+
+
 def test_a_dump_damaged_after_it_was_written_is_reported_by_the_next_run(alert_listener):
     rc, result, journal = run_backup()
     assert rc == 0, journal
