@@ -217,14 +217,26 @@ def plan(state):
         replica = state["replica"]["host"]
         result.update(new_nodes=new, replica=replica)
         migration = ", which migrates the schema %s -> %s" % (_minor(current), _minor(target)) if migrates else ""
-        result["steps"] = [
-            "install %s on the new nodes (%s) against the replica %s, not started" % (target, ", ".join(new), replica),
-            "cutover: set the primary read-only - Looker writes on nearly every request, so most requests fail from here "
-            "until the new nodes serve, reads included",
-            "wait until the replica has applied every transaction of the primary (GTID)",
-            "promote %s: stop replication, make it writable" % replica,
-            "start %s alone%s, then the other new nodes, each behind /alive" % (new[0], migration),
-            "drain and disable the old nodes on the load balancer, stop them",
-            "on failure before the switch: stop the new nodes, make the primary writable again: the old cluster serves on",
-        ]
+        policy = state.get("swap_policy") or "block"
+        result.update(swap_policy=policy)
+        if policy == "block":
+            cutover = [
+                "cutover: set the primary read-only - Looker writes on nearly every request, so most requests fail from here "
+                "until the new nodes serve, reads included",
+                "wait until the replica has applied every transaction of the primary (GTID)",
+                "promote %s: stop replication, make it writable" % replica]
+            after = []
+        else:
+            cutover = [
+                "promote %s at once: stop replication, record the fork (the GTIDs it applied), make it writable - the old "
+                "cluster serves on, on the old primary" % replica]
+            after = ["save every transaction the old primary committed after the fork from its binary logs, with a report, "
+                     "and count them"]
+        result["steps"] = (
+            ["install %s on the new nodes (%s) against the replica %s, not started" % (target, ", ".join(new), replica)]
+            + cutover
+            + ["start %s alone%s, then the other new nodes, each behind /alive" % (new[0], migration),
+               "drain and disable the old nodes on the load balancer, stop them"]
+            + after
+            + ["on failure before the switch: stop the new nodes, make the primary writable again: the old cluster serves on"])
     return result

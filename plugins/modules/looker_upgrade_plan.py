@@ -115,6 +115,16 @@ options:
     description: V(replica_swap) only, the most seconds the replica may be behind.
     type: int
     default: 5
+  swap_policy:
+    description:
+      - V(replica_swap) only, how the cutover treats writes.
+      - V(block) sets the primary read-only and promotes the replica once it has applied every transaction - no write
+        is lost; from the read-only switch until the new nodes serve, most requests fail.
+      - V(capture) promotes the replica at once and lets the old cluster serve until the balancers switch; afterwards
+        every transaction the old primary committed after the fork is saved from its binary logs and counted.
+    type: str
+    choices: [block, capture]
+    default: block
   lb_backends:
     description: V(replica_swap) only, the backends the load balancer knows; omit to skip the check.
     type: list
@@ -168,6 +178,10 @@ plan:
       description: V(upgrade) for a change of release, V(restart) for a rolling restart on the same release.
       type: str
       sample: upgrade
+    swap_policy:
+      description: V(replica_swap) only, the cutover policy (O(swap_policy)).
+      type: str
+      sample: block
     from_version:
       description: The release the cluster runs.
       type: str
@@ -248,6 +262,7 @@ def main():
             backup_space_ratio=dict(type="float", default=1.0),
             replica=dict(type="dict", default={}),
             max_replica_lag=dict(type="int", default=5),
+            swap_policy=dict(type="str", default="block", choices=["block", "capture"]),
             lb_backends=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,

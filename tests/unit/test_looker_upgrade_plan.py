@@ -60,6 +60,15 @@ def test_swap_plan():
     assert result["new_nodes"] == ["c", "d"] and result["replica"] == "db2"
     assert any("read-only" in step for step in result["steps"])
     assert any(step.startswith("promote db2") for step in result["steps"])
+    assert result["swap_policy"] == "block"
+
+
+def test_swap_plan_with_the_capture_policy_keeps_the_primary_writable():
+    result = up.plan(dict(SWAP, swap_policy="capture"))
+    assert result["swap_policy"] == "capture"
+    assert not any("read-only" in step for step in result["steps"])
+    assert any(step.startswith("promote db2 at once") and "record the fork" in step for step in result["steps"])
+    assert any(step.startswith("save every transaction the old primary committed after the fork") for step in result["steps"])
 
 
 @pytest.mark.parametrize("target", ["25.5.9", "25.6.11", "24.12.1"])

@@ -59,3 +59,13 @@ def test_replica_swap_with_new_nodes_passes_the_request_check(run_play, tmp_path
     failed, output, _raw = upgrade(run_play, tmp_path, {"looker_upgrade_strategy": "replica_swap", "looker_upgrade_version": "25.8"},
                                    {"looker_nodes_new": {"hosts": {"n3": {}}}})
     assert not failed, output[-2000:]
+
+
+def test_an_unknown_swap_policy_is_refused_naming_both(run_play, tmp_path):
+    failed, output, raw = upgrade(run_play, tmp_path, {"looker_upgrade_strategy": "replica_swap", "looker_upgrade_version": "25.8",
+                                                       "looker_upgrade_swap_policy": "fast"},
+                                  {"looker_nodes_new": {"hosts": {"n3": {}}}})
+    assert failed
+    assert "looker_upgrade_swap_policy is 'fast': use block (the primary read-only during the cutover" in output
+    assert "or capture (the old cluster serves until the switch" in output and "Nothing was changed." in output
+    assert changed_nothing(raw), raw[-2000:]

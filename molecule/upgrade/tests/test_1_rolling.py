@@ -25,8 +25,10 @@ def test_the_schema_was_migrated_once_by_the_first_node():
 
 def test_the_dump_was_taken_after_the_stop_and_verified():
     out = u.text(RESULT["out"])
-    assert "restore check: OK" in out
-    assert out.index("Stop every node") < out.index("Back up the application database now that nothing writes to it")
+    assert "restored into looker_restore_check, every table and row count identical to the live looker" in out, out[-4000:]
+    assert out.index("PLAY [Rolling upgrade - stop every node]") < out.index("PLAY [Rolling upgrade - dump the stopped")
+    record = u.json.loads(u.HOSTS["db"].check_output("cat /var/backups/mysql_appdb/last-backup.json"))
+    assert record["checked"] is True and u.HOSTS["db"].file(record["dump"] + ".counts").exists
 
 
 def test_after_the_upgrade_the_next_converge_changes_nothing():
@@ -36,6 +38,19 @@ def test_after_the_upgrade_the_next_converge_changes_nothing():
     assert {name: r["changed"] for name, r in u.recap(out).items()} == {name: 0 for name in u.recap(out)}, out[-4000:]
     assert "Looker 25.7.2, the release the cluster runs" in u.text(out)
     assert {n: u.lib.main_pid(u.HOSTS[n]) for n in ("a", "b")} == pids
+
+
+def test_a_node_rebuilt_after_the_upgrade_gets_the_upgraded_release():
+    """A node that comes back without jars (rebuilt, or new) joins the cluster on 25.7.2, the release
+    the cluster runs after the upgrade, although the download API names 25.7.x and 25.8.x releases too."""
+    b = u.HOSTS["b"]
+    b.check_output("systemctl stop looker && rm -f %s/looker.jar %s/looker-dependencies.jar %s/*.previous %s/.looker-jars.json"
+                   % ((u.INSTALL,) * 4))
+    rc, out = u.lib.run_playbook("converge.yml", *EDITED, check=False)
+    u.ok(rc, out)
+    assert u.installed_release("b") == "25.7.2"
+    assert u.running_release("b") == "25.7.2"
+    assert u.running_release("a") == "25.7.2"
 
 
 def test_an_inventory_left_on_the_old_release_is_refused():

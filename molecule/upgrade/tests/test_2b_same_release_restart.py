@@ -21,8 +21,8 @@ def test_a_configuration_change_restarts_the_nodes_without_a_failed_request():
 
 def test_each_node_was_put_back_before_the_next_was_drained():
     out = (u.lib.EPHEMERAL / "upgrade-rolling-25.7.2.log").read_text()
-    play = out[out.index("PLAY [Rolling restart behind the load balancer (same release)]"):]
-    play = play[:play.index("PLAY [Rolling upgrade]")]
+    play = out[out.index("PLAY [Rolling restart behind the load balancers (same release)]"):]
+    play = play[:play.index("PLAY [", 1)]
     batches = play.split("TASK [Drain the node on every balancer]")[1:]
     assert len(batches) == len(NODES), play[-4000:]
     for name, batch in zip(NODES, batches):

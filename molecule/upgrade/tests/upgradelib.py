@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import testinfra
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "molecule" / "looker_node_shared"))
@@ -32,12 +34,19 @@ def lb_url():
     return "https://%s" % address("lb")
 
 
-def upgrade(strategy, version, *extra):
+def upgrade(strategy, version, *extra, inventory=None):
     """ansible-playbook playbooks/upgrade.yml; returns (rc, output), also kept in the ephemeral directory.
-    version None: the release the inventory names (see inventory_release)."""
+    version None: the release the inventory names (see inventory_release). inventory: another inventory
+    in place of the scenario's (see swapped_inventory)."""
     overrides = ("-e", "looker_upgrade_version=" + version) if version else ()
-    rc, out = lib.run_playbook(str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy,
-                               *overrides, *extra, check=False)
+    args = (str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy, *overrides, *extra)
+    if inventory:
+        proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), *args],
+                              cwd=lib.SCENARIO_DIR, capture_output=True, text=True, check=False,
+                              env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+        rc, out = proc.returncode, proc.stdout + proc.stderr
+    else:
+        rc, out = lib.run_playbook(*args, check=False)
     (lib.EPHEMERAL / ("upgrade-%s-%s.log" % (strategy, version or "inventory"))).write_text(out)
     return rc, out
 
@@ -58,8 +67,6 @@ def inventory_release(version, nodes=("a", "b")):
 def seed_jar_cache(version):
     """Put the stand-in jars of VERSION into the controller's jar cache, with the record looker_jar
     writes (test fixture: as a controller that fetched them earlier has them)."""
-    import shutil  # pylint: disable=import-outside-toplevel
-
     jars, cache = lib.EPHEMERAL / "jars" / version, lib.EPHEMERAL / "jar-cache"
     for name in ("looker.jar", "looker-dependencies.jar"):
         shutil.copyfile(jars / name, cache / name)
@@ -68,12 +75,58 @@ def seed_jar_cache(version):
     (cache / ".looker-jars.json").write_text(json.dumps(dict(sums, version=version), indent=2, sort_keys=True))
 
 
-def upgrade_under_load(tag, strategy, version, *extra, rate=5.0):
+def swapped_inventory(release):
+    """The inventory after the replica swap of test_3, as the operator rewrites it: c and d are the
+    cluster (on RELEASE) against db2, now the primary; a and b are the new nodes of the next swap, and
+    db (rebuilt as db2's replica, see rebuild_as_replica) its replica. Returns its path."""
+    source = Path(lib.INVENTORY)
+    target = lib.EPHEMERAL / "swapped-inventory"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source.parent, target)
+    inventory = yaml.safe_load(source.read_text())
+    hosts = inventory["all"]["hosts"]
+    for group, names in (("looker_nodes", "cd"), ("looker_nodes_new", "ab"), ("looker_appdb_primary", ["db2"]),
+                         ("looker_appdb_replica", ["db"])):
+        inventory[group]["hosts"] = {"lkr-upgrade-" + name: hosts["lkr-upgrade-" + name] for name in names}
+    (target / source.name).write_text(yaml.safe_dump(inventory))
+    (target / "host_vars").mkdir(exist_ok=True)
+    for name in "cd":
+        (target / "host_vars" / ("lkr-upgrade-%s.yml" % name)).write_text("looker_node_version: '%s'\n" % release)
+    return target / source.name
+
+
+def rebuild_as_replica(replica, primary, password="molecule-REPL-Secret-u4b9"):
+    """Test fixture, as an operator rebuilds the old primary of a block swap as the replica of the
+    promoted one: read-only since the cutover, its binary log is a prefix of the new primary's, so GTID
+    replication goes on from its own position. Waits until it is in sync."""
+    sql(primary, "CREATE USER IF NOT EXISTS 'looker_repl'@'%s' IDENTIFIED BY '%s'; "
+                 "GRANT REPLICATION SLAVE ON *.* TO 'looker_repl'@'%s'" % (address(replica), password, address(replica)))
+    sql(replica, "STOP SLAVE; SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos; "
+                 "CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=3306, MASTER_USER='looker_repl', MASTER_PASSWORD='%s', "
+                 "MASTER_USE_GTID=slave_pos; START SLAVE" % (address(primary), password))
+    deadline = time.time() + 120
+    while True:
+        status = HOSTS[replica].check_output("mariadb -e 'SHOW SLAVE STATUS\\G'")
+        if "Slave_IO_Running: Yes" in status and "Slave_SQL_Running: Yes" in status and "Seconds_Behind_Master: 0" in status:
+            return
+        assert time.time() < deadline, status
+        time.sleep(2)
+
+
+def capture_report(host):
+    """The report of the newest capture of a replica swap (policy capture) on HOST, and the capture's text."""
+    report_path = HOSTS[host].check_output("ls -1 /var/backups/mysql_appdb/upgrade-capture-*.json | sort | tail -n 1")
+    report = json.loads(HOSTS[host].file(report_path).content_string)
+    return report, HOSTS[host].file(report["file"]).content_string
+
+
+def upgrade_under_load(tag, strategy, version, *extra, rate=5.0, inventory=None):
     """The upgrade with writes and reads through the balancer from before it starts to after it ends."""
     # A tag of its own per run: a uid written again would be answered as the existing record.
     run = load.Load(lb_url(), "%s-%d" % (tag, time.time()), rate=rate, max_seconds=900).start()
     try:
-        rc, out = upgrade(strategy, version, *extra)
+        rc, out = upgrade(strategy, version, *extra, inventory=inventory)
     finally:
         run.stop()
     return rc, out, run

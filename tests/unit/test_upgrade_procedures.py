@@ -1,0 +1,58 @@
+"""playbooks/upgrade.yml runs one procedure playbook on the plan it made. A procedure playbook run
+alone is refused before any host is contacted, and no play of the upgrade reads a script's output:
+each step is an entry point of its role that publishes a fact."""
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOKS = ROOT / "playbooks"
+PROCEDURES = ["upgrade_restart.yml", "upgrade_rolling.yml", "upgrade_replica_swap.yml"]
+
+
+@pytest.mark.parametrize("procedure", PROCEDURES)
+def test_a_procedure_alone_is_refused_before_any_change(run_play, tmp_path, procedure):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "children": {"looker_nodes": {"hosts": {"n1": {}, "n2": {}}}, "looker_appdb_primary": {"hosts": {"db1": {}}},
+                     "looker_appdb_replica": {"hosts": {"db2": {}}}, "looker_lb": {"hosts": {"lb1": {}}},
+                     "looker_nodes_new": {"hosts": {"n3": {}}}}}}))
+    result = run_play([{"ansible.builtin.import_playbook": str(PLAYBOOKS / procedure)}], extra_args=["-i", str(inventory)])
+    output = " ".join(result.output.split())
+    assert result.failed
+    assert "This procedure runs on the plan of playbooks/upgrade.yml" in output, output[-2000:]
+    # The guard is the only play that ran.
+    assert re.findall(r"^PLAY \[(.+?)\]", result.output, re.M) == ["Refuse a procedure that upgrade.yml did not plan"]
+
+
+def test_upgrade_yml_runs_each_procedure_on_its_own_plan():
+    entries = yaml.safe_load((PLAYBOOKS / "upgrade.yml").read_text())
+    imports = {e["ansible.builtin.import_playbook"]: e["when"] for e in entries if "ansible.builtin.import_playbook" in e}
+    assert set(imports) == set(PROCEDURES)
+    assert imports["upgrade_restart.yml"] == "looker_upgrade_plan.action == 'restart'"
+    for procedure, strategy in (("upgrade_rolling.yml", "rolling"), ("upgrade_replica_swap.yml", "replica_swap")):
+        assert "looker_upgrade_plan.action == 'upgrade'" in imports[procedure]
+        assert f"looker_upgrade_plan.strategy == '{strategy}'" in imports[procedure]
+
+
+def _strings(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif node is not None:
+        yield str(node)
+
+
+@pytest.mark.parametrize("playbook", ["upgrade.yml", "upgrade_guard.yml"] + PROCEDURES)
+def test_no_play_of_the_upgrade_reads_a_script_or_a_role_internal(playbook):
+    text = list(_strings(yaml.safe_load((PLAYBOOKS / playbook).read_text())))
+    assert not [s for s in text if "stdout" in s or "regex_search" in s], playbook
+    assert not [s for s in text if "/usr/local/sbin" in s or "ansible.builtin.command" in s or "ansible.builtin.shell" in s]
