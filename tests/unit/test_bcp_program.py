@@ -1055,3 +1055,15 @@ def test_a_restarted_node_that_answers_ends_the_wait(cfg, hosts, clock):
     clock.on_sleep = lambda: hosts.down.clear() if len(clock.slept) == 2 else None
     bcp.r_restart_node(cfg, remote_args())
     assert hosts.calls == ["systemctl reset-failed", "systemctl restart", "alive lkr-b2", "alive lkr-b2", "alive lkr-b2"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/T0?token=s3cr3t-tok", "127.0.0.1/T0?token=s3cr3t-tok",
+                                 "http://127.0.0.1:9/T 0?token=s3cr3t-tok"])
+def test_a_malformed_webhook_url_is_not_fatal_and_never_printed(cfg, monkeypatch, capsys, url):
+    """A webhook URL the HTTP client rejects (its messages quote the URL, which may carry a token):
+    alert() logs ALERT NOT SENT, naming the error only, and returns."""
+    Path(bcp.WEBHOOK_FILE).write_text(url + "\n")
+    REAL_ALERT(cfg, "subject", "body")
+    out = capsys.readouterr()
+    assert "ALERT NOT SENT to the webhook" in out.out
+    assert "s3cr3t-tok" not in out.out + out.err

@@ -452,12 +452,15 @@ def alert(cfg, subject, body):
             url = handle.read().strip()
     if url:
         data = json.dumps({"text": f"{subject}\n{body}", "subject": subject, "body": body, "host": cfg["host"]}).encode()
-        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
         try:
+            req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
             with urllib.request.urlopen(req, timeout=30) as resp:  # nosec - URL from the config
                 log(f"alert posted to the webhook (HTTP {resp.status})")
         except (urllib.error.URLError, OSError) as exc:
             log(f"ALERT NOT SENT to the webhook: {getattr(exc, 'reason', exc)}")
+        except (ValueError, OverflowError, http.client.HTTPException) as exc:
+            # A malformed URL: the message quotes it, and it may carry a token.
+            log(f"ALERT NOT SENT to the webhook: malformed URL ({type(exc).__name__})")
 
 
 class FileLock:

@@ -1,14 +1,15 @@
 # lookerops_appdb_alert.py: the alert of the daily backup check of Looker's application database
 # (installed by the lookerops.cluster.mysql_appdb role, run by lookerops-appdb-backup).
 #
-#   python3 lookerops_appdb_alert.py SUBJECT < BODY
+#   python3 lookerops_appdb_alert.py CONF_DIR SUBJECT < BODY
 #
 # Sends SUBJECT and BODY by e-mail through a relay and/or to a webhook (a JSON POST with text,
 # subject, body and host: the payload lookerops-bcp posts, so one receiver serves both). The route
-# is /etc/lookerops-appdb/alert.json (email_to, email_from, smtp_host, smtp_port) and the webhook
-# URL, which may carry a token, /etc/lookerops-appdb/alert-webhook-url (root only). The URL is
+# is CONF_DIR/alert.json (email_to, email_from, smtp_host, smtp_port) and the webhook URL, which
+# may carry a token, CONF_DIR/alert-webhook-url (root only); the role writes both. The URL is
 # never printed. Exit 0 when every configured route took the alert (or none is configured), 1
 # otherwise. Standard library only (Python 3.9+).
+import http.client
 import json
 import os
 import smtplib
@@ -18,9 +19,6 @@ import urllib.error
 import urllib.request
 from email.message import EmailMessage
 
-CONF_DIR = "/etc/lookerops-appdb"
-CONFIG_FILE = os.path.join(CONF_DIR, "alert.json")
-WEBHOOK_FILE = os.path.join(CONF_DIR, "alert-webhook-url")
 TIMEOUT = 30
 
 
@@ -55,8 +53,9 @@ def send_email(route, host, subject, body):
 
 def post_webhook(url, host, subject, body):
     data = json.dumps({"text": f"{subject}\n{body}", "subject": subject, "body": body, "host": host}).encode()
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
     try:
+        # A URL without a scheme is refused here already, with the URL in the message.
+        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # nosec - URL from the root-only file
             say(f"posted to the webhook (HTTP {resp.status})")
             return True
@@ -64,24 +63,25 @@ def post_webhook(url, host, subject, body):
         say(f"NOT SENT to the webhook: HTTP {exc.code}")
     except urllib.error.URLError as exc:
         say(f"NOT SENT to the webhook: {exc.reason}")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OverflowError, http.client.HTTPException) as exc:
         # The message of a malformed URL quotes the URL: name the error only.
         say(f"NOT SENT to the webhook: {type(exc).__name__}")
     return False
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage: lookerops_appdb_alert.py SUBJECT < BODY", file=sys.stderr)
+    if len(argv) != 3:
+        print("usage: lookerops_appdb_alert.py CONF_DIR SUBJECT < BODY", file=sys.stderr)
         return 2
-    subject, body = argv[1], sys.stdin.read()
+    conf_dir, subject, body = argv[1], argv[2], sys.stdin.read()
+    config_file = os.path.join(conf_dir, "alert.json")
     host = socket.getfqdn()
     try:
-        route = json.loads(read(CONFIG_FILE, "{}"))
+        route = json.loads(read(config_file, "{}"))
     except ValueError as exc:
-        say(f"NOT SENT: {CONFIG_FILE} is not JSON ({exc})")
+        say(f"NOT SENT: {config_file} is not JSON ({exc})")
         return 1
-    url = read(WEBHOOK_FILE, "").strip()
+    url = read(os.path.join(conf_dir, "alert-webhook-url"), "").strip()
     results = []
     if route.get("email_to"):
         results.append(send_email(route, host, subject, body))
