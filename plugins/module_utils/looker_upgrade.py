@@ -207,10 +207,10 @@ def plan(state):
         result["steps"] = (
             ["stop every node (%s): no write is accepted from here on" % ", ".join(order),
              "back up the application database and verify the dump (restore check)",
-             "install the %s jars on every node (looker_jar, verified by SHA-256)" % target,
-             "start %s alone%s and wait for /alive" % (order[0], ", which migrates the schema %s -> %s" % (_minor(current), _minor(target))
-                                                       if migrates else "")]
-            + ["start %s and wait for /alive" % name for name in order[1:]]
+             "install the %s jars on every node (looker_jar, verified by SHA-256), not started" % target]
+            + (["migrate the schema %s -> %s from %s (looker.jar migrate_db_to_looker_version %s)"
+                % (_minor(current), _minor(target), order[0], target)] if migrates else [])
+            + ["start %s and wait for /alive" % name for name in order]
             + ["on failure: stop every node, restore the verified dump and the %s jars, start %s again" % (current, current)])
     else:
         new = _names(state.get("new_nodes") or [])

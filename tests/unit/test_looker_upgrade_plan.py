@@ -33,15 +33,15 @@ def refusal(data):
     return " ".join(exc.value.reasons)
 
 
-def test_rolling_plan_starts_the_first_node_alone_after_the_backup():
+def test_rolling_plan_migrates_from_the_first_node_after_the_backup():
     result = up.plan(ROLLING)
     assert result["action"] == "upgrade" and result["migrates_schema"]
     assert (result["from_version"], result["to_version"], result["first_node"]) == ("25.6.12", "25.7.2", "a")
     steps = result["steps"]
     assert steps[0].startswith("stop every node (a, b)")
     assert "back up" in steps[1] and "verify" in steps[1]
-    assert "start a alone, which migrates the schema 25.6 -> 25.7" in steps[3]
-    assert steps[4] == "start b and wait for /alive"
+    assert steps[3] == "migrate the schema 25.6 -> 25.7 from a (looker.jar migrate_db_to_looker_version 25.7.2)"
+    assert steps[4:6] == ["start a and wait for /alive", "start b and wait for /alive"]
     assert "restore the verified dump and the 25.6.12 jars" in steps[-1]
 
 
