@@ -2,7 +2,7 @@
 # Copyright: lookerops.cluster maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The release a cluster runs, as its nodes record it, and what a deployment does about it (filters
-recorded_release, recorded_releases and release_plan). The rules themselves live in
+recorded_release, recorded_releases, release_plan, release_request_kind and release_of). The rules themselves live in
 module_utils/looker_release.py, which the modules use too."""
 
 from __future__ import absolute_import, division, print_function
@@ -14,7 +14,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import UNREADABLE, ReleaseError
+from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import UNREADABLE, ReleaseError, manifest_release, request_kind
 from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release import release_plan as _release_plan
 
 _NOT_FOUND = ("file not found", "does not exist", "no such file")
@@ -64,10 +64,26 @@ def release_plan(request, records, allow_change=False):
         raise AnsibleFilterError("lookerops.cluster.release_plan: %s" % exc)
 
 
+def release_request_kind(version):
+    """What a requested version is: "latest", "minor" (X.Y), "exact" (X.Y.Z), or "" when it names no release."""
+    try:
+        return request_kind(version)
+    except ReleaseError:
+        return ""
+
+
+def release_of(version):
+    """The X.Y.Z release a version string names (a jar's Implementation-Version, looker_release_version of
+    /api/4.0/versions: '25.6.12', '25.6.12-b3'), or "" when it names none."""
+    return manifest_release(version) or ""
+
+
 class FilterModule(object):
     def filters(self):
         return {
             "recorded_release": recorded_release,
             "recorded_releases": recorded_releases,
             "release_plan": release_plan,
+            "release_request_kind": release_request_kind,
+            "release_of": release_of,
         }

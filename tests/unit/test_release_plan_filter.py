@@ -6,7 +6,13 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lookerops.cluster.plugins.filter.releases import recorded_release, recorded_releases, release_plan
+from ansible_collections.lookerops.cluster.plugins.filter.releases import (
+    recorded_release,
+    recorded_releases,
+    release_of,
+    release_plan,
+    release_request_kind,
+)
 
 
 def record(version, sha="a" * 64, dep="b" * 64):
@@ -114,3 +120,15 @@ def test_recorded_releases_of_a_loop():
     assert recorded_releases(results["results"]) == recorded_releases(results)
     with pytest.raises(AnsibleFilterError):
         recorded_release("text")
+
+
+@pytest.mark.parametrize("value, kind", [("latest", "latest"), ("25.6", "minor"), (" 25.6 ", "minor"), ("25.6.12", "exact"),
+                                         (25.6, "minor"), ("25.6.x", ""), ("v25.6", ""), ("", ""), ("25", "")])
+def test_release_request_kind_is_the_rule_of_looker_release(value, kind):
+    assert release_request_kind(value) == kind
+
+
+@pytest.mark.parametrize("value, release", [("25.6.12", "25.6.12"), ("25.6.12-b3", "25.6.12"), ("25.6.12 build 7", "25.6.12"),
+                                            ("25.6", ""), ("25.6.12abc", ""), ("", ""), (None, "")])
+def test_release_of_reads_a_version_string_as_a_manifest_is_read(value, release):
+    assert release_of(value) == release
