@@ -303,7 +303,26 @@ def test_last_backup_restores_to_identical_row_counts():
     # A restore over a non-empty database needs --force.
     again = PRIMARY.run("lookerops-appdb-restore --into lkr_restored {}".format(latest))
     assert again.rc != 0 and "--force" in again.stderr
+    # With --force, nothing the dump does not hold survives (as a table a failed migration created).
+    root_sql(PRIMARY, "CREATE TABLE lkr_restored.lkr_from_a_failed_migration (id INT PRIMARY KEY)")
+    forced = PRIMARY.run("lookerops-appdb-restore --into lkr_restored --force {}".format(latest))
+    assert forced.rc == 0, forced.stdout + forced.stderr
+    assert root_sql(PRIMARY, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'lkr_restored' "
+                             "AND table_name = 'lkr_from_a_failed_migration'") == [["0"]]
+    assert root_sql(PRIMARY, "SELECT COUNT(*) FROM lkr_restored.lkr_backup_b") == [["5"]]
     PRIMARY.run("mariadb -e 'DROP DATABASE lkr_restored'")
+
+
+def test_a_run_that_fails_before_it_holds_the_scratch_database_leaves_it_alone():
+    """A --check that dies early (no such dump) must not drop the scratch database another run is using."""
+    # Not binlogged, as the restore command keeps its scratch database.
+    root_sql(PRIMARY, "SET SESSION sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS looker_restore_check")
+    try:
+        early = PRIMARY.run("lookerops-appdb-restore --check /var/backups/mysql_appdb/looker-19990101T000000Z.sql.gz")
+        assert early.rc != 0 and "no such dump" in early.stderr
+        assert schemas(PRIMARY, "looker_restore_check") == [["1"]]
+    finally:
+        root_sql(PRIMARY, "SET SESSION sql_log_bin = 0; DROP DATABASE IF EXISTS looker_restore_check")
 
 
 def test_scratch_restore_is_not_replicated():
