@@ -112,10 +112,10 @@ def wait_serving(host, url, service="looker", bound=900):
     assert result.rc == 0, result.stderr or result.stdout
 
 
-def run_playbook(*args, check=True, env=None):
-    """ansible-playbook against this scenario's inventory; returns (rc, output)."""
+def run_playbook(*args, check=True, env=None, inventory=None):
+    """ansible-playbook against this scenario's inventory (or `inventory` in its place); returns (rc, output)."""
     playbook_bin = Path(sys.executable).parent / "ansible-playbook"
-    cmd = [str(playbook_bin), "-i", INVENTORY, *args]
+    cmd = [str(playbook_bin), "-i", str(inventory or INVENTORY), *args]
     proc = subprocess.run(cmd, cwd=SCENARIO_DIR, capture_output=True, text=True, check=False,
                           env=dict(os.environ, ANSIBLE_NOCOLOR="1", **(env or {})))
     output = proc.stdout + proc.stderr

@@ -39,14 +39,8 @@ def upgrade(strategy, version, *extra, inventory=None):
     version None: the release the inventory names (see inventory_release). inventory: another inventory
     in place of the scenario's (see swapped_inventory)."""
     overrides = ("-e", "looker_upgrade_version=" + version) if version else ()
-    args = (str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy, *overrides, *extra)
-    if inventory:
-        proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), *args],
-                              cwd=lib.SCENARIO_DIR, capture_output=True, text=True, check=False,
-                              env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
-        rc, out = proc.returncode, proc.stdout + proc.stderr
-    else:
-        rc, out = lib.run_playbook(*args, check=False)
+    rc, out = lib.run_playbook(str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy,
+                               *overrides, *extra, check=False, inventory=inventory)
     (lib.EPHEMERAL / ("upgrade-%s-%s.log" % (strategy, version or "inventory"))).write_text(out)
     return rc, out
 
