@@ -275,8 +275,8 @@ def test_last_backup_restores_to_identical_row_counts():
     root_sql(PRIMARY, "CREATE TABLE IF NOT EXISTS looker.lkr_backup_b (id INT PRIMARY KEY)")
     root_sql(PRIMARY, "REPLACE INTO looker.lkr_backup_a VALUES (1, 'é ✓ utf8mb4 😀'), (2, 'b'), (3, 'c')")
     root_sql(PRIMARY, "REPLACE INTO looker.lkr_backup_b VALUES (1), (2), (3), (4), (5)")
-    run = PRIMARY.run("systemctl start lookerops-appdb-backup.service")
-    assert run.rc == 0, PRIMARY.run("journalctl -u lookerops-appdb-backup --no-pager -n 30").stdout
+    rc, result, journal = run_backup()
+    assert rc == 0 and result == "success", journal
     latest = PRIMARY.run("ls -1 /var/backups/mysql_appdb/looker-*.sql.gz | sort | tail -n 1").stdout.strip()
     assert latest, "no dump was written"
     assert PRIMARY.run("cd /var/backups/mysql_appdb && sha256sum -c {}.sha256".format(
@@ -364,7 +364,8 @@ def test_backup_retention_keeps_recent_dumps_and_the_minimum():
     for name in old:
         PRIMARY.run("cd {0} && echo old | gzip > {1} && sha256sum {1} > {1}.sha256 && "
                     "touch -d '30 days ago' {1} {1}.sha256".format(folder, name))
-    assert PRIMARY.run("systemctl start lookerops-appdb-backup.service").rc == 0
+    rc, result, journal = run_backup()
+    assert rc == 0 and result == "success", journal
     left = PRIMARY.run("cd {} && ls -1 looker-*.sql.gz | sort -r".format(folder)).stdout.split()
     recent = [name for name in left if name not in old]
     assert recent, left
@@ -417,20 +418,38 @@ def alerts():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def run_backup():
-    """Run the daily service once, as its timer does: (rc of systemctl start, Result, journal of that run)."""
+def unit_state(unit):
+    show = PRIMARY.run("systemctl show -p ActiveState -p Result -p InvocationID -p ExecMainStatus {}".format(unit))
+    return dict(line.split("=", 1) for line in show.stdout.splitlines() if "=" in line)
+
+
+def run_backup(timeout=600):
+    """Run the daily service once, as its timer does: (exit status, Result, journal of that run).
+
+    Queued with --no-block and followed through systemctl show, so the figures are the unit's own,
+    not those of a systemctl client waiting on the bus. The journal holds the run's output and
+    systemd's lines about it (a kill, a timeout).
+    """
+    before = unit_state(BACKUP_UNIT).get("InvocationID")
     PRIMARY.run("systemctl reset-failed {}".format(BACKUP_UNIT))
-    start = PRIMARY.run("systemctl start {}".format(BACKUP_UNIT))
-    result = PRIMARY.run("systemctl show -p Result --value {}".format(BACKUP_UNIT)).stdout.strip()
-    invocation = PRIMARY.run("systemctl show -p InvocationID --value {}".format(BACKUP_UNIT)).stdout.strip()
+    queued = PRIMARY.run("systemctl start --no-block {}".format(BACKUP_UNIT))
+    assert queued.rc == 0, queued.stderr
+    deadline = time.monotonic() + timeout
+    state = unit_state(BACKUP_UNIT)
+    while state.get("InvocationID") == before or state.get("ActiveState") not in ("inactive", "failed"):
+        assert time.monotonic() < deadline, (state, PRIMARY.run("systemctl status --no-pager {}".format(BACKUP_UNIT)).stdout)
+        time.sleep(0.5)
+        state = unit_state(BACKUP_UNIT)
+    invocation = state["InvocationID"]
     journal = ""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        journal = PRIMARY.run("journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID={}".format(invocation)).stdout
+        journal = PRIMARY.run("journalctl --no-pager -o cat _SYSTEMD_INVOCATION_ID={0} + INVOCATION_ID={0}".format(
+            invocation)).stdout
         if re.search(r"^backup: (OK|FAILED)", journal, re.M):
             break
         time.sleep(0.3)
-    return start.rc, result, journal
+    return int(state["ExecMainStatus"]), state["Result"], journal
 
 
 def dumps():
