@@ -9,6 +9,8 @@
   looker_cluster_address, else ansible_host, else the inventory name), normalised.
 - address_problems: resolves addresses on the controller and says, in sentences naming the host,
   the variable, the value and the fix, which do not resolve and which two hosts share one.
+- access_list_problems: parses an allow-list option (addresses and networks) and says which entries
+  are no address or network, and which hosts of the inventory it would lock out.
 
 The filters run on the controller (Ansible templates there), so a name is resolved the way the
 controller resolves it. A name the controller cannot resolve is accepted when it names a host of
@@ -286,6 +288,57 @@ def _duplicates(items, what, why, setting):
     return problems
 
 
+# An allow-list entry: MySQL also takes ADDRESS/NETMASK (10.89.0.0/255.255.255.0), which Python's
+# ipaddress reads too; both must name a network exactly (no host bits), as the server compares them.
+ACCESS_FORMS = {
+    "cidr": "an address (10.89.0.11) or a network (10.89.0.0/24)",
+    "mysql": "an address (10.89.0.11) or a network as ADDRESS/NETMASK (10.89.0.0/255.255.255.0) or ADDRESS/PREFIX "
+             "(10.89.0.0/24)",
+}
+
+
+def _access_entry(text, form):
+    """(network, None) for an allow-list entry, or (None, why it is none)."""
+    if form == "mysql" and any(c in text for c in "%_*"):
+        return None, "a wildcard: the accounts are restricted to addresses"
+    try:
+        return ipaddress.ip_network(text, strict=True), None
+    except ValueError as exc:
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return None, "not an IP address or network (%s)" % to_text(exc)
+        return None, "a network with host bits set: the server would match nothing; %s is meant" % network
+
+
+def access_list_problems(entries, option, required=None, why="", form="cidr"):
+    """Sentences naming the option, the value and the fix: entries that are no address or network,
+    and each host of `required` ({inventory host: address}) whose address no entry admits."""
+    if form not in ACCESS_FORMS:
+        raise AnsibleFilterError("lookerops.cluster.access_list_problems: form must be one of %s" % ", ".join(ACCESS_FORMS))
+    if isinstance(entries, string_types) or not isinstance(entries, (list, tuple)):
+        return ["%s is %r: it must be a list of entries, each %s." % (option, entries, ACCESS_FORMS[form])]
+    problems, networks = [], []
+    for raw in entries:
+        text = to_text(raw).strip()
+        network, reason = _access_entry(text, form)
+        if network is None:
+            problems.append("%s has %r, which is %s. Each entry is %s. Nothing was changed."
+                            % (option, to_text(raw), reason, ACCESS_FORMS[form]))
+        else:
+            networks.append(network)
+    for host, address in sorted((required or {}).items()):
+        ip = _ip(to_text(address or "").strip())
+        if ip is None:
+            problems.append("%s cannot be checked against %s: its address is unknown (%r; gather its facts or set "
+                            "looker_cluster_address to its IP address)." % (option, host, address))
+        elif not any(ip.version == network.version and ip in network for network in networks):
+            problems.append("%s (%s) leaves out %s (%s)%s: add that address or a network holding it. Nothing was changed."
+                            % (option, ", ".join(to_text(e) for e in entries), host, ip,
+                               (", " + why.strip()) if why.strip() else ""))
+    return problems
+
+
 class FilterModule(object):
     """Host names and addresses."""
 
@@ -294,4 +347,5 @@ class FilterModule(object):
             "hostname": hostname,
             "host_address": host_address,
             "address_problems": address_problems,
+            "access_list_problems": access_list_problems,
         }

@@ -169,3 +169,52 @@ def test_another_hosts_variable_that_cannot_be_templated_does_not_break_the_look
     assert problems([entry("n1", "lkr-bcp-a1"), entry("n2", "lkr-bcp-a2")], hostvars) == []
     found = problems([entry("n1", "lkr-bcp-a1"), entry("n2", "10.0.3.11")], hostvars)
     assert len(found) == 1 and "from the facts of lkr-bcp-a1" in found[0]
+
+
+# --- access_list_problems: allow-list options (issue 18) -------------------------------------------
+
+NODES = {"lkr-node-a": "10.89.0.11", "lkr-node-b": "10.89.0.12"}
+
+
+@pytest.mark.parametrize("entries", [["10.89.0.11", "10.89.0.12"], ["10.89.0.0/24"], ["10.89.0.0/255.255.255.0"],
+                                     ["10.0.0.0/8", "fd00::/8"], ["0.0.0.0/0"]])
+def test_an_access_list_admitting_every_node_passes(entries):
+    assert f.access_list_problems(entries, "mysql_appdb_looker_hosts", required=NODES, form="mysql") == []
+
+
+@pytest.mark.parametrize("entry, reason", [
+    ("10.0.0.0/33", "not an IP address or network"),
+    ("10.89.0.300", "not an IP address or network"),
+    ("10.89.0.5/24", "a network with host bits set: the server would match nothing; 10.89.0.0/24 is meant"),
+    ("10.89.0.0/255.0.255.0", "not an IP address or network"),
+    ("lkr-node-a", "not an IP address or network"),
+    ("", "not an IP address or network"),
+])
+def test_an_entry_that_is_no_address_or_network_is_refused_naming_option_and_value(entry, reason):
+    said = " ".join(f.access_list_problems(["10.89.0.0/24", entry], "mysql_appdb_looker_hosts", form="mysql"))
+    assert "mysql_appdb_looker_hosts has %r, which is %s" % (entry, reason) in said, said
+    assert "10.89.0.0/255.255.255.0" in said and "Nothing was changed" in said
+
+
+@pytest.mark.parametrize("entry", ["%", "10.89.0.%", "10.89.0._"])
+def test_mysql_wildcards_are_refused(entry):
+    said = " ".join(f.access_list_problems([entry], "mysql_appdb_looker_hosts", form="mysql"))
+    assert "which is a wildcard" in said
+
+
+def test_an_access_list_that_leaves_a_node_out_names_the_node():
+    said = f.access_list_problems(["10.89.0.11"], "mysql_appdb_looker_hosts", required=NODES,
+                                  why="a Looker node that connects to the application database", form="mysql")
+    assert said == ["mysql_appdb_looker_hosts (10.89.0.11) leaves out lkr-node-b (10.89.0.12), a Looker node that connects "
+                    "to the application database: add that address or a network holding it. Nothing was changed."]
+
+
+def test_a_host_of_unknown_address_is_a_problem_not_a_pass():
+    said = " ".join(f.access_list_problems(["10.89.0.0/24"], "load_balancer_firewall_cluster_networks",
+                                           required={"lkr-node-c": ""}))
+    assert "cannot be checked against lkr-node-c: its address is unknown" in said
+
+
+def test_an_access_list_that_is_no_list_is_refused():
+    said = " ".join(f.access_list_problems("10.89.0.0/24", "load_balancer_firewall_cluster_networks"))
+    assert "load_balancer_firewall_cluster_networks is '10.89.0.0/24': it must be a list" in said

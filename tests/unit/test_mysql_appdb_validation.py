@@ -155,15 +155,29 @@ BAD = [
     pytest.param({"mysql_appdb_thread_concurrency": 5000}, [], None,
                  "mysql_appdb_thread_concurrency is 5000", id="thread-concurrency"),
     pytest.param({"mysql_appdb_looker_hosts": ["%"]}, [], None,
-                 "The Looker accounts would be allowed from ['%']: it must be a non-empty list of IP addresses", id="looker-hosts-wildcard"),
+                 "mysql_appdb_looker_hosts has '%', which is a wildcard: the accounts are restricted to addresses",
+                 id="looker-hosts-wildcard"),
     pytest.param({"mysql_appdb_looker_hosts": ["10.0.1.%"]}, [], None,
-                 "The Looker accounts would be allowed from ['10.0.1.%']", id="looker-hosts-partial-wildcard"),
-    pytest.param({"mysql_appdb_looker_hosts": ["10.0.1.11", ""]}, [], None,
-                 "The Looker accounts would be allowed from ['10.0.1.11', '']", id="looker-hosts-blank"),
+                 "mysql_appdb_looker_hosts has '10.0.1.%', which is a wildcard", id="looker-hosts-partial-wildcard"),
+    pytest.param({"mysql_appdb_looker_hosts": ["10.0.1.11", "10.0.1.12", ""]}, [], None,
+                 "mysql_appdb_looker_hosts has '', which is not an IP address or network", id="looker-hosts-blank"),
     pytest.param({"mysql_appdb_looker_hosts": ["looker-a1.example.com"]}, [], None,
-                 "The Looker accounts would be allowed from ['looker-a1.example.com']", id="looker-hosts-hostname"),
+                 "mysql_appdb_looker_hosts has 'looker-a1.example.com', which is not an IP address or network",
+                 id="looker-hosts-hostname"),
+    # The typo that took the demo's nodes off their database (issue 18).
+    pytest.param({"mysql_appdb_looker_hosts": ["10.0.0.0/33"]}, [], None,
+                 "mysql_appdb_looker_hosts has '10.0.0.0/33', which is not an IP address or network", id="looker-hosts-prefix-33"),
+    pytest.param({"mysql_appdb_looker_hosts": ["10.0.1.5/24"]}, [], None,
+                 "mysql_appdb_looker_hosts has '10.0.1.5/24', which is a network with host bits set: the server would match "
+                 "nothing; 10.0.1.0/24 is meant", id="looker-hosts-host-bits"),
+    pytest.param({"mysql_appdb_looker_hosts": ["10.0.1.11"]}, [], None,
+                 "mysql_appdb_looker_hosts (10.0.1.11) leaves out node2 (10.0.1.12), a Looker node of looker_site",
+                 id="looker-hosts-leave-out-a-node"),
     pytest.param({"mysql_appdb_replica_hosts": ["%"]}, [], None,
-                 "The replication account would be allowed from ['%']", id="replica-hosts-wildcard"),
+                 "mysql_appdb_replica_hosts has '%', which is a wildcard", id="replica-hosts-wildcard"),
+    pytest.param({"mysql_appdb_replica_hosts": ["10.0.0.7"]}, [], None,
+                 "mysql_appdb_replica_hosts (10.0.0.7) leaves out db2 (10.0.0.6), a replica of looker_site",
+                 id="replica-hosts-leave-out-the-replica"),
     pytest.param({}, ["mysql_appdb_replication_password"], None,
                  "mysql_appdb_replication_password is missing, not a string, shorter than 12 characters, or contains a quote",
                  id="replication-password-missing"),
@@ -208,7 +222,7 @@ def test_no_looker_node_in_the_site_is_refused(run_play, tmp_path):
     topology = {h: v for h, v in TOPOLOGY.items() if not h.startswith("node")}
     result = run(run_play, tmp_path, topology=topology)
     assert result.failed
-    assert "The Looker accounts would be allowed from []: it must be a non-empty list" in result.output
+    assert "The Looker accounts would be allowed from no address" in result.output
     assert "add hosts to looker_nodes" in result.output and "set mysql_appdb_looker_hosts" in result.output
 
 
