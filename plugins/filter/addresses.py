@@ -311,9 +311,20 @@ def _access_entry(text, form):
         return None, "a network with host bits set: the server would match nothing; %s is meant" % network
 
 
-def access_list_problems(entries, option, required=None, why="", form="cidr"):
+def _fact_addresses(host, hostvars):
+    """Every address in a host's gathered facts (default_ipv4 first): it may connect from any."""
+    facts = _safe_get(host, hostvars, "ansible_facts") or {}
+    default = [(facts.get(k) or {}).get("address") for k in ("default_ipv4", "default_ipv6")]
+    return [a for a in default + list(facts.get("all_ipv4_addresses") or []) + list(facts.get("all_ipv6_addresses") or []) if a]
+
+
+def access_list_problems(entries, option, required=None, why="", form="cidr", hostvars=None):
     """Sentences naming the option, the value and the fix: entries that are no address or network,
-    and each host of `required` ({inventory host: address}) whose address no entry admits."""
+    and each host of `required` none of whose addresses an entry admits (a host may connect from
+    any of its addresses). `required`: {inventory host: address or list of addresses}, or a list of
+    inventory hosts whose addresses are read from their facts in `hostvars`."""
+    if isinstance(required, (list, tuple)):
+        required = dict((to_text(host), _fact_addresses(to_text(host), hostvars)) for host in required)
     if form not in ACCESS_FORMS:
         raise AnsibleFilterError("lookerops.cluster.access_list_problems: form must be one of %s" % ", ".join(ACCESS_FORMS))
     if isinstance(entries, string_types) or not isinstance(entries, (list, tuple)):
@@ -327,14 +338,15 @@ def access_list_problems(entries, option, required=None, why="", form="cidr"):
                             % (option, to_text(raw), reason, ACCESS_FORMS[form]))
         else:
             networks.append(network)
-    for host, address in sorted((required or {}).items()):
-        ip = _ip(to_text(address or "").strip())
-        if ip is None:
-            problems.append("%s cannot be checked against %s: its address is unknown (%r; gather its facts or set "
-                            "looker_cluster_address to its IP address)." % (option, host, address))
-        elif not any(ip.version == network.version and ip in network for network in networks):
-            problems.append("%s (%s) leaves out %s (%s)%s: add that address or a network holding it. Nothing was changed."
-                            % (option, ", ".join(to_text(e) for e in entries), host, ip,
+    for host, addresses in sorted((required or {}).items()):
+        addresses = addresses if isinstance(addresses, (list, tuple)) else [addresses]
+        ips = [ip for ip in (_ip(to_text(a or "").strip()) for a in addresses) if ip is not None]
+        if not ips:
+            problems.append("%s cannot be checked against %s: its address is unknown (%r; gather its facts)."
+                            % (option, host, addresses))
+        elif not any(ip.version == network.version and ip in network for ip in ips for network in networks):
+            problems.append("%s (%s) leaves out %s (%s)%s: add its address or a network holding it. Nothing was changed."
+                            % (option, ", ".join(to_text(e) for e in entries), host, ", ".join(to_text(ip) for ip in ips),
                                (", " + why.strip()) if why.strip() else ""))
     return problems
 

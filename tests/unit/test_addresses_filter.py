@@ -206,7 +206,14 @@ def test_an_access_list_that_leaves_a_node_out_names_the_node():
     said = f.access_list_problems(["10.89.0.11"], "mysql_appdb_looker_hosts", required=NODES,
                                   why="a Looker node that connects to the application database", form="mysql")
     assert said == ["mysql_appdb_looker_hosts (10.89.0.11) leaves out lkr-node-b (10.89.0.12), a Looker node that connects "
-                    "to the application database: add that address or a network holding it. Nothing was changed."]
+                    "to the application database: add its address or a network holding it. Nothing was changed."]
+
+
+def test_a_host_is_admitted_by_any_of_its_addresses():
+    nodes = {"lkr-node-a": ["10.88.0.11", "10.89.0.11"]}
+    assert f.access_list_problems(["10.89.0.0/24"], "mysql_appdb_looker_hosts", required=nodes, form="mysql") == []
+    said = " ".join(f.access_list_problems(["10.90.0.0/24"], "mysql_appdb_looker_hosts", required=nodes, form="mysql"))
+    assert "leaves out lkr-node-a (10.88.0.11, 10.89.0.11)" in said
 
 
 def test_a_host_of_unknown_address_is_a_problem_not_a_pass():
@@ -218,3 +225,13 @@ def test_a_host_of_unknown_address_is_a_problem_not_a_pass():
 def test_an_access_list_that_is_no_list_is_refused():
     said = " ".join(f.access_list_problems("10.89.0.0/24", "load_balancer_firewall_cluster_networks"))
     assert "load_balancer_firewall_cluster_networks is '10.89.0.0/24': it must be a list" in said
+
+
+def test_the_addresses_of_inventory_hosts_come_from_their_facts():
+    hostvars = {"lkr-node-a": {"ansible_facts": {"default_ipv4": {"address": "10.88.0.11"},
+                                                 "all_ipv4_addresses": ["10.88.0.11", "10.89.0.11"]}},
+                "lkr-node-b": {}}
+    said = f.access_list_problems(["10.89.0.0/24"], "load_balancer_firewall_cluster_networks",
+                                  required=["lkr-node-a", "lkr-node-b"], hostvars=hostvars)
+    assert said == ["load_balancer_firewall_cluster_networks cannot be checked against lkr-node-b: its address is unknown "
+                    "([]; gather its facts)."]
