@@ -311,11 +311,14 @@ def _access_entry(text, form):
         return None, "a network with host bits set: the server would match nothing; %s is meant" % network
 
 
-def _fact_addresses(host, hostvars):
-    """Every address in a host's gathered facts (default_ipv4 first): it may connect from any."""
+def _host_addresses(host, hostvars):
+    """Every IP address known for a host - its address (looker_cluster_address, ansible_host) when
+    that is one, then the addresses in its gathered facts: it may connect from any of them."""
+    known = [_safe_get(host, hostvars, name) for name in ADDRESS_CHAIN]
     facts = _safe_get(host, hostvars, "ansible_facts") or {}
-    default = [(facts.get(k) or {}).get("address") for k in ("default_ipv4", "default_ipv6")]
-    return [a for a in default + list(facts.get("all_ipv4_addresses") or []) + list(facts.get("all_ipv6_addresses") or []) if a]
+    known += [(facts.get(k) or {}).get("address") for k in ("default_ipv4", "default_ipv6")]
+    known += list(facts.get("all_ipv4_addresses") or []) + list(facts.get("all_ipv6_addresses") or [])
+    return [to_text(a) for a in known if isinstance(a, string_types) and _ip(a.strip()) is not None]
 
 
 def access_list_problems(entries, option, required=None, why="", form="cidr", hostvars=None):
@@ -324,7 +327,7 @@ def access_list_problems(entries, option, required=None, why="", form="cidr", ho
     any of its addresses). `required`: {inventory host: address or list of addresses}, or a list of
     inventory hosts whose addresses are read from their facts in `hostvars`."""
     if isinstance(required, (list, tuple)):
-        required = dict((to_text(host), _fact_addresses(to_text(host), hostvars)) for host in required)
+        required = dict((to_text(host), _host_addresses(to_text(host), hostvars)) for host in required)
     if form not in ACCESS_FORMS:
         raise AnsibleFilterError("lookerops.cluster.access_list_problems: form must be one of %s" % ", ".join(ACCESS_FORMS))
     if isinstance(entries, string_types) or not isinstance(entries, (list, tuple)):

@@ -91,6 +91,10 @@ def test_timeouts_below_looker_s_advice_are_warned_about(run_play):
     ({"load_balancer_firewall_cluster_networks": ["10.89.0.0/24", "10.89.0.0/33"]},
      "load_balancer_firewall_cluster_networks has \"10.89.0.0/33\", which is neither an inventory host nor an IP"
      " address or network (CIDR). Fix load_balancer_firewall_cluster_networks:"),
+    # Issue 18: a valid network that leaves a node out would cut it off from the others.
+    ({"load_balancer_firewall_cluster_networks": ["10.89.0.0/29"]},
+     "load_balancer_firewall_cluster_networks (10.89.0.0/29) leaves out lkr-node1 (10.89.0.11), a Looker node, which"
+     " reaches the other nodes on the cluster ports from there: add its address or a network holding it."),
     ({"load_balancer_firewall_extra_rules": [{"name": "monitoring", "ports": [1552], "groups": ["looker_nodes"],
                                               "from": ["prometheus-nosuch"]}]},
      "load_balancer_firewall_extra_rules (rule 'monitoring', 'from') has \"prometheus-nosuch\""),
@@ -104,6 +108,11 @@ def test_firewall_options_are_refused_with_the_fix(run_play, extra_vars, message
     assert result.failed
     assert message in " ".join(result.output.split()), result.output[-3000:]
     assert changed_nothing(result.output), result.output[-3000:]
+
+
+def test_cluster_networks_holding_every_node_pass(run_play):
+    result = run_play(plays("lkr-node1", "firewall_rules"), extra_vars={"load_balancer_firewall_cluster_networks": ["10.89.0.0/24"]})
+    assert result.rc == 0, result.output[-3000:]
 
 
 def test_backend_addresses_are_normalised(run_play, tmp_path):
