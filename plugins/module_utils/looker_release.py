@@ -147,6 +147,18 @@ NO_RECORD = ""
 UNREADABLE = ("unknown", "unreachable")
 
 
+def releases_in_use(node_releases):
+    """{release: [nodes]} from (node, release) pairs, leaving out nodes without Looker and unreadable
+    releases. A cluster is sound with at most one key: Looker must never run two releases against one
+    application database (a deployment refuses to pick one, an upgrade refuses to start from it)."""
+    groups = {}
+    for node, release in node_releases:
+        release = str(release or NO_RECORD)
+        if release not in UNREADABLE and release != NO_RECORD and node not in groups.setdefault(release, []):
+            groups[release].append(node)
+    return groups
+
+
 def release_plan(request, records, allow_change=False):
     """What a deployment does about the release of one cluster, from the requested version and the
     records of its nodes ({node: {"version": ..., "sha256": ..., "dependencies_sha256": ...}}, the
@@ -157,11 +169,7 @@ def release_plan(request, records, allow_change=False):
     (allow_change; it resolves latest and X.Y again). "resolve": ask the download source for `request` (a first install, or an allowed
     change). "refuse", with the reason, when the request names another release than the one running."""
     request = str(request).strip()
-    running = {}
-    for node in sorted(records):
-        version = (records[node] or {}).get("version") or NO_RECORD
-        if version not in UNREADABLE and version != NO_RECORD:
-            running.setdefault(version, []).append(node)
+    running = releases_in_use((node, (records[node] or {}).get("version")) for node in sorted(records))
     # moving: latest and X.Y may name a newer release tomorrow; a kept release says whether they do now.
     plan = {"action": "resolve", "running": sorted(running, key=version_key), "release": {}, "reason": "",
             "moving": request_kind(request) != "exact"}

@@ -15,6 +15,7 @@ from ansible_collections.lookerops.cluster.plugins.module_utils.looker_release i
     ReleaseError,
     manifest_release,
     older_than,
+    releases_in_use,
     schema_of,
     version_key,
 )
@@ -60,7 +61,7 @@ def _node_problems(nodes):
     must agree on every node, and every node must be on one release: then the application database
     holds that release's schema (Looker migrates it when the first node of a release starts)."""
     problems = []
-    versions = {}
+    releases = []
     for node in nodes:
         name = node.get("name")
         installed = str(node.get("installed_version") or "")
@@ -86,9 +87,8 @@ def _node_problems(nodes):
                             "repair it before upgrading" % name)
         elif running != installed:
             problems.append("%s runs Looker %s but has %s installed (new jars not started yet)" % (name, running, installed))
-        versions.setdefault(installed, []).append(name)
-        if running and name not in versions.setdefault(running, []):
-            versions[running].append(name)
+        releases += [(name, installed), (name, running)]
+    versions = releases_in_use(releases)
     if len(versions) > 1:
         problems.append("mixed-version cluster (%s): Looker must never run two versions against one application database; "
                         "bring every node to one release with the looker_node role first"
@@ -205,9 +205,9 @@ def plan(state):
                            "put it back" % name for name in order]
     elif strategy == "rolling":
         result["steps"] = (
-            ["stop every node (%s): no write is accepted from here on" % ", ".join(order),
-             "back up the application database and verify the dump (restore check)",
-             "install the %s jars on every node (looker_jar, verified by SHA-256), not started" % target]
+            ["install the %s jars on every node (looker_jar, verified by SHA-256) while the old release serves; stop every "
+             "node (%s) for the swap of the jars: no write is accepted from here on" % (target, ", ".join(order)),
+             "back up the application database and verify the dump (restore check)"]
             + (["migrate the schema %s -> %s from %s (looker.jar migrate_db_to_looker_version %s)"
                 % (_minor(current), _minor(target), order[0], target)] if migrates else [])
             + ["start %s and wait for /alive" % name for name in order]
@@ -216,7 +216,6 @@ def plan(state):
         new = _names(state.get("new_nodes") or [])
         replica = state["replica"]["host"]
         result.update(new_nodes=new, replica=replica)
-        migration = ", which migrates the schema %s -> %s" % (_minor(current), _minor(target)) if migrates else ""
         policy = state.get("swap_policy") or "block"
         result.update(swap_policy=policy)
         if policy == "block":
@@ -235,8 +234,11 @@ def plan(state):
         result["steps"] = (
             ["install %s on the new nodes (%s) against the replica %s, not started" % (target, ", ".join(new), replica)]
             + cutover
-            + ["start %s alone%s, then the other new nodes, each behind /alive" % (new[0], migration),
-               "drain and disable the old nodes on the load balancer, stop them"]
+            + ["%sstart %s and wait for /alive" % (
+                "migrate the schema %s -> %s from %s (looker.jar migrate_db_to_looker_version %s), then "
+                % (_minor(current), _minor(target), new[0], target) if migrates else "", new[0]),
+               "put %s in the load balancers, drain and disable the old nodes, stop them" % new[0]]
             + after
+            + ["start %s one at a time behind /alive and put each in the load balancers" % ", ".join(new[1:])] * (len(new) > 1)
             + ["on failure before the switch: stop the new nodes, make the primary writable again: the old cluster serves on"])
     return result

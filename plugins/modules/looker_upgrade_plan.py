@@ -226,7 +226,8 @@ plan:
       description: The ordered steps, in words.
       type: list
       elements: str
-      sample: ["stop every node (looker-a1, looker-a2): no write is accepted from here on"]
+      sample: ["install the 25.8.1 jars on every node (looker_jar, verified by SHA-256) while the old release serves; stop
+                every node (looker-a1, looker-a2) for the swap of the jars: no write is accepted from here on"]
 reasons:
   description: Why the upgrade was refused, one sentence each with its fix.
   returned: failure

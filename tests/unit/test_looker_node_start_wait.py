@@ -301,3 +301,63 @@ def test_a_unit_waiting_for_its_automatic_restart_is_started_now(run_play, tmp_p
     result = run_play(turn_play(tmp_path, node.port, active=True), FAST)
     assert not result.failed, result.output[-3000:]
     assert "restart looker" in fake_systemd.calls()
+
+
+# --- entry point `start` (the upgrade procedures, after the migration) -----------------------------
+
+def start_play(tmp_path, port, release="25.7.2", stale_pass=True):
+    """tasks_from: start on a stopped node; with stale_pass, facts of an earlier main pass in the same
+    run say the node was active and outdated (as the rolling upgrade's install pass leaves them)."""
+    play = turn_play(tmp_path, port)
+    role_vars = {k: v for k, v in play[0]["tasks"][0]["vars"].items() if not k.startswith("__looker_node_")}
+    role_vars["__looker_node_pending_file"] = str(tmp_path / "looker" / ".lookerops-restart-pending")
+    role_vars["looker_node_start_release"] = release
+    tasks = []
+    if stale_pass:
+        tasks.append({"name": "Facts of an earlier pass", "ansible.builtin.set_fact": {
+            "__looker_node_active": True, "__looker_node_outdated": False, "__looker_node_needs_jars": True,
+            "__looker_node_release": {"version": "25.6.12", "sha256": "x"}}})
+    tasks.append({"name": "Start", "ansible.builtin.include_role": {
+        "name": "lookerops.cluster.looker_node", "tasks_from": "start"}, "vars": role_vars})
+    play[0]["tasks"] = tasks
+    return play
+
+
+def test_the_start_entry_point_starts_a_stopped_node_on_the_release_given(run_play, tmp_path, fake_systemd, looker):
+    fake_systemd.set("healthy")
+    (tmp_path / "looker").mkdir()
+    (tmp_path / "looker" / ".deploying").write_text("")
+    node = looker([503, 200])
+    node.release = "25.7.2"
+    result = run_play(start_play(tmp_path, node.port), FAST)
+    assert not result.failed, result.output[-3000:]
+    # Started, not restarted, whatever an earlier pass noted; .deploying is gone.
+    assert "start looker" in fake_systemd.calls() and not any(c.startswith("restart") for c in fake_systemd.calls())
+    assert fake_systemd.starts() == 1
+    assert not (tmp_path / "looker" / ".deploying").exists()
+
+
+def test_the_start_entry_point_only_checks_a_node_that_runs(run_play, tmp_path, fake_systemd, looker):
+    """Whatever an earlier pass noted (new jars, a restart due), a running node is not restarted."""
+    fake_systemd.set("healthy", ActiveState="active", SubState="running")
+    node = looker([200])
+    node.release = "25.7.2"
+    result = run_play(start_play(tmp_path, node.port), FAST)
+    assert not result.failed, result.output[-3000:]
+    assert not any(c.split()[0] in ("start", "restart") for c in fake_systemd.calls()), fake_systemd.calls()
+
+
+def test_the_start_entry_point_fails_a_node_serving_another_release(run_play, tmp_path, fake_systemd, looker):
+    fake_systemd.set("healthy")
+    node = looker([200])
+    result = run_play(start_play(tmp_path, node.port, release="25.7.2"), FAST)
+    assert result.failed
+    assert "localhost answers /alive but runs Looker 25.6.12 (api/4.0/versions answered 200) instead of 25.7.2" in one_line(result)
+
+
+def test_the_start_entry_point_needs_the_release(run_play, tmp_path, fake_systemd, looker):
+    play = start_play(tmp_path, 1, stale_pass=False)
+    del play[0]["tasks"][0]["vars"]["looker_node_start_release"]
+    result = run_play(play, FAST)
+    assert result.failed and "looker_node_start_release" in one_line(result)
+    assert fake_systemd.calls() == []

@@ -38,10 +38,10 @@ def test_rolling_plan_migrates_from_the_first_node_after_the_backup():
     assert result["action"] == "upgrade" and result["migrates_schema"]
     assert (result["from_version"], result["to_version"], result["first_node"]) == ("25.6.12", "25.7.2", "a")
     steps = result["steps"]
-    assert steps[0].startswith("stop every node (a, b)")
+    assert steps[0].startswith("install the 25.7.2 jars on every node") and "stop every node (a, b)" in steps[0]
     assert "back up" in steps[1] and "verify" in steps[1]
-    assert steps[3] == "migrate the schema 25.6 -> 25.7 from a (looker.jar migrate_db_to_looker_version 25.7.2)"
-    assert steps[4:6] == ["start a and wait for /alive", "start b and wait for /alive"]
+    assert steps[2] == "migrate the schema 25.6 -> 25.7 from a (looker.jar migrate_db_to_looker_version 25.7.2)"
+    assert steps[3:5] == ["start a and wait for /alive", "start b and wait for /alive"]
     assert "restore the verified dump and the 25.6.12 jars" in steps[-1]
 
 
@@ -61,6 +61,12 @@ def test_swap_plan():
     assert any("read-only" in step for step in result["steps"])
     assert any(step.startswith("promote db2") for step in result["steps"])
     assert result["swap_policy"] == "block"
+    # The window ends when the first new node serves: the others start after the switch.
+    steps = result["steps"]
+    first = steps.index("migrate the schema 25.6 -> 25.7 from c (looker.jar migrate_db_to_looker_version 25.7.2), "
+                        "then start c and wait for /alive")
+    assert steps[first + 1] == "put c in the load balancers, drain and disable the old nodes, stop them"
+    assert steps[first + 2] == "start d one at a time behind /alive and put each in the load balancers"
 
 
 def test_swap_plan_with_the_capture_policy_keeps_the_primary_writable():

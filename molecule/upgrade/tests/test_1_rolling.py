@@ -26,7 +26,10 @@ def test_the_schema_was_migrated_once_by_the_first_node():
 def test_the_dump_was_taken_after_the_stop_and_verified():
     out = u.text(RESULT["out"])
     assert "restored into looker_restore_check, every table and row count identical to the live looker" in out, out[-4000:]
-    assert out.index("PLAY [Rolling upgrade - stop every node]") < out.index("PLAY [Rolling upgrade - dump the stopped")
+    install = out.index("PLAY [Rolling upgrade - install the new release, every node stopped for the swap]")
+    stop = out.index("TASK [lookerops.cluster.looker_node : Stop the nodes of another release, all of them, before any jar is replaced]")
+    dump = out.index("PLAY [Rolling upgrade - dump the stopped")
+    assert install < stop < dump < out.index("TASK [lookerops.cluster.looker_node : Migrate the application database to 25.7.2]")
     record = u.json.loads(u.HOSTS["db"].check_output("cat /var/backups/mysql_appdb/last-backup.json"))
     assert record["checked"] is True and u.HOSTS["db"].file(record["dump"] + ".counts").exists
 

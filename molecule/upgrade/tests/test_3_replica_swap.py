@@ -4,10 +4,27 @@ migrated once, the old nodes are stopped and out of the balancer. Looker writes 
 nearly every request, so while the old primary is read-only reads fail too, as writes do."""
 import upgradelib as u
 
+RESULT = {}
+
 
 def test_replica_swap_loses_no_acknowledged_write():
-    u.upgrade_losing_nothing("replica_swap", "swap", "replica_swap", "25.8.1",
-                             "-e", "looker_upgrade_new_nodes_group=looker_nodes_new")
+    RESULT["out"] = u.upgrade_losing_nothing("replica_swap", "swap", "replica_swap", "25.8.1",
+                                             "-e", "looker_upgrade_new_nodes_group=looker_nodes_new")[0]
+
+
+def test_the_balancers_switch_once_the_first_new_node_serves():
+    """The window ends with the migration and c's start: d starts after the switch."""
+    out = u.text(RESULT["out"])
+    first = out.index("PLAY [Cutover - migrate the schema and start the first new node]")
+    migrate = out.index("TASK [lookerops.cluster.looker_node : Migrate the application database to 25.8.1]")
+    switch = out.index("PLAY [Switch the load balancers to the new nodes]")
+    others = out.index("PLAY [Start the other new nodes]")
+    assert first < migrate < switch < others
+    # In the first node's play, d neither migrates nor starts.
+    play = out[first:out.index("PLAY [", first + 1)]
+    assert "ok: [lkr-upgrade-d]" not in play and "changed: [lkr-upgrade-d]" not in play
+    assert "changed: [lkr-upgrade-c]" in play
+    assert "ok: [lkr-upgrade-d]" in out[others:out.index("PLAY [Put the other new nodes in the balancers]")]
 
 
 def test_the_new_nodes_run_the_new_release_on_the_promoted_replica():
