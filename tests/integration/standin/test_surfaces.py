@@ -1,6 +1,8 @@
 """What the stand-in shows of itself: Looker's documented surfaces only (/availability is a status
 code), plain HTTP only to the TLS terminator, and a session write in the application database on
 every request, so that a read-only database fails reads as Looker's would."""
+from http.client import HTTPConnection, IncompleteRead
+
 import pytest
 
 from standin_helpers import APP_USER, PLAIN_HTTP, TEST_CLIENT, http
@@ -88,3 +90,34 @@ def test_read_only_database_fails_reads_too(jars, nodes, mariadb):
     status, listing = node.get("/standin/records")
     assert status == 200 and [r["payload"] for r in listing["records"]] == ["before"]
     assert node.stop() == 0
+
+
+def _open_hold(node, seconds):
+    """GET /standin/hold: returns (response, connection) once the headers are in."""
+    conn = HTTPConnection(node.address, node.ports["web"], timeout=30)
+    conn.request("GET", f"/standin/hold?seconds={seconds}")
+    return conn.getresponse(), conn
+
+
+def test_a_hold_stays_open_until_released_and_a_stop_cuts_it(jars, nodes):
+    """The test-only long answer the drain tests hold open: the headers (with the node) at once, a
+    line a second, "done" only when it completes (its time, or a release); a stop cuts it short."""
+    node = nodes.node(jars["25.6.12"], args=[PLAIN_HTTP, *QUIET]).start().wait_alive()
+    assert http("GET", node.url("/standin/hold?seconds=0"))[0] == 400
+    status, dummy, body = http("GET", node.url("/standin/hold?seconds=1"))
+    assert status == 200 and body.decode().splitlines()[-1] == "done"
+    resp, conn = _open_hold(node, 600)
+    assert resp.status == 200 and resp.headers["X-Standin-Node"]
+    assert resp.readline().decode().startswith("held by ")
+    assert node.post("/standin/hold/release", {})[0] == 200
+    assert resp.read().decode().splitlines()[-1] == "done"
+    conn.close()
+    resp, conn = _open_hold(node, 600)
+    resp.readline()
+    node.stop()
+    try:
+        rest = resp.read().decode()
+    except (OSError, IncompleteRead):
+        rest = ""
+    assert "done" not in rest
+    conn.close()

@@ -46,6 +46,9 @@ final class Web {
 
     private final Looker node;
     private final Set<String> refusedSources = ConcurrentHashMap.newKeySet();
+    /** Test-only holds (GET /standin/hold): released together by bumping the generation. */
+    private final Object holds = new Object();
+    private long holdGeneration;
     private HttpServer web;
     private HttpServer api;
     private final ExecutorService pool = Executors.newFixedThreadPool(16, r -> {
@@ -163,6 +166,10 @@ final class Web {
             records(ex, method);
         } else if (path.startsWith("/standin/models/")) {
             model(ex, method, path.substring("/standin/models/".length()));
+        } else if (path.equals("/standin/hold")) {
+            hold(ex, method);
+        } else if (path.equals("/standin/hold/release")) {
+            releaseHolds(ex, method);
         } else {
             sendJson(ex, 404, Json.obj("error", "not found: " + path));
         }
@@ -232,6 +239,64 @@ final class Web {
         } else {
             sendJson(ex, 405, Json.obj("error", "use GET or POST"));
         }
+    }
+
+    /**
+     * Test-only: a response that stays open like a long-running query's, so that tests can check that a
+     * drain waits for it. The headers go out at once (chunked), then a line every second until SECONDS
+     * have passed or the holds are released; only a complete answer ends in "done". A stop cuts it.
+     */
+    private void hold(HttpExchange ex, String method) throws IOException, InterruptedException {
+        if (!method.equals("GET")) {
+            sendJson(ex, 405, Json.obj("error", "use GET"));
+            return;
+        }
+        int seconds;
+        try {
+            seconds = Integer.parseInt(query(ex).getOrDefault("seconds", "60"));
+        } catch (NumberFormatException e) {
+            seconds = -1;
+        }
+        if (seconds < 1 || seconds > 3600) {
+            sendJson(ex, 400, Json.obj("error", "seconds must be a whole number from 1 to 3600"));
+            return;
+        }
+        long generation;
+        synchronized (holds) {
+            generation = holdGeneration;
+        }
+        long end = System.currentTimeMillis() + seconds * 1000L;
+        ex.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+        ex.sendResponseHeaders(200, 0);
+        OutputStream out = ex.getResponseBody();
+        out.write(("held by " + node.hostname + "\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+        for (int tick = 1;; tick++) {
+            synchronized (holds) {
+                long left = end - System.currentTimeMillis();
+                if (holdGeneration != generation || left <= 0) {
+                    break;
+                }
+                holds.wait(Math.min(1000, left));
+            }
+            out.write(("held " + tick + " s\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
+        }
+        out.write("done\n".getBytes(StandardCharsets.UTF_8));
+        out.close();
+    }
+
+    /** Test-only: ends every open hold of this node (they answer "done"). */
+    private void releaseHolds(HttpExchange ex, String method) throws IOException {
+        if (!method.equals("POST")) {
+            sendJson(ex, 405, Json.obj("error", "use POST"));
+            return;
+        }
+        synchronized (holds) {
+            holdGeneration++;
+            holds.notifyAll();
+        }
+        sendJson(ex, 200, Json.obj("released", true, "node", node.hostname));
     }
 
     private void model(HttpExchange ex, String method, String rel) throws IOException {
