@@ -112,16 +112,26 @@ def wait_serving(host, url, service="looker", bound=900):
     assert result.rc == 0, result.stderr or result.stdout
 
 
-def run_playbook(*args, check=True, env=None, inventory=None):
-    """ansible-playbook against this scenario's inventory (or `inventory` in its place); returns (rc, output)."""
+def run_playbook(*args, check=True, env=None, inventory=None, watch=None):
+    """ansible-playbook against this scenario's inventory (or `inventory` in its place); returns (rc, output).
+    watch: called with each line of the output as it comes (stdout and stderr together)."""
     playbook_bin = Path(sys.executable).parent / "ansible-playbook"
     cmd = [str(playbook_bin), "-i", str(inventory or INVENTORY), *args]
-    proc = subprocess.run(cmd, cwd=SCENARIO_DIR, capture_output=True, text=True, check=False,
-                          env=dict(os.environ, ANSIBLE_NOCOLOR="1", **(env or {})))
-    output = proc.stdout + proc.stderr
+    run_env = dict(os.environ, ANSIBLE_NOCOLOR="1", **(env or {}))
+    if watch is None:
+        proc = subprocess.run(cmd, cwd=SCENARIO_DIR, capture_output=True, text=True, check=False, env=run_env)
+        returncode, output = proc.returncode, proc.stdout + proc.stderr
+    else:
+        lines = []
+        with subprocess.Popen(cmd, cwd=SCENARIO_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=run_env) as proc:
+            for line in proc.stdout:
+                lines.append(line)
+                watch(line)
+        returncode, output = proc.returncode, "".join(lines)
     if check:
-        assert proc.returncode == 0, output[-6000:]
-    return proc.returncode, output
+        assert returncode == 0, output[-6000:]
+    return returncode, output
 
 
 def recap(output):

@@ -39,8 +39,10 @@ def remove(tmp_path, extra_vars, lb_vars=None):
     ({"looker_remove_nodes": "n1, nosuch"}, 'looker_remove_nodes names ["nosuch"], which is not in looker_nodes'),
     ({"looker_remove_nodes": ["n3"]}, "would remove every node of site b (n3)"),
     ({"looker_remove_nodes": "n1,n2"}, "would remove every node of site a (n1, n2)"),
+    ({"looker_remove_nodes": ["n1"], "looker_drain_timeout": "5m"}, 'looker_drain_timeout is "5m"'),
     ({"looker_remove_nodes": ["n1"], "looker_remove_drain_timeout": "5m"}, 'looker_remove_drain_timeout is "5m"'),
-], ids=["empty", "only-commas", "unknown-host", "last-of-site", "all-of-site-from-survey-text", "timeout-not-seconds"])
+], ids=["empty", "only-commas", "unknown-host", "last-of-site", "all-of-site-from-survey-text", "timeout-not-seconds",
+        "former-timeout-name-not-seconds"])
 def test_a_bad_request_is_refused_before_anything_changes(tmp_path, request_, message):
     rc, output = remove(tmp_path, request_)
     assert rc != 0

@@ -1,5 +1,6 @@
 """playbooks/upgrade.yml refuses a bad request in its first play, before it contacts or changes any host,
 each with its own message: the strategy and the release, and (replica_swap) the group of the new nodes."""
+import json
 import re
 import sys
 from pathlib import Path
@@ -20,6 +21,10 @@ def upgrade(run_play, tmp_path, extra_vars, extra_groups=None):
                                                           "ansible_python_interpreter": sys.executable},
                                                  "children": groups}}))
     play = yaml.safe_load(PLAYBOOK.read_text())[:1]
+    # The play's vars_files and task files, found beside the play as beside upgrade.yml.
+    for shared in ("vars", "tasks"):
+        if not (tmp_path / shared).exists():
+            (tmp_path / shared).symlink_to(PLAYBOOK.parent / shared)
     result = run_play(play, extra_vars, extra_args=["-i", str(inventory)])
     return result.failed, " ".join(result.output.split()), result.output
 
@@ -68,4 +73,14 @@ def test_an_unknown_swap_policy_is_refused_naming_both(run_play, tmp_path):
     assert failed
     assert "looker_upgrade_swap_policy is 'fast': use block (the primary read-only during the cutover" in output
     assert "or capture (the old cluster serves until the switch" in output and "Nothing was changed." in output
+    assert changed_nothing(raw), raw[-2000:]
+
+
+@pytest.mark.parametrize("timeout", ["5m", -1])
+def test_a_drain_timeout_that_is_not_seconds_is_refused(run_play, tmp_path, timeout):
+    failed, output, raw = upgrade(run_play, tmp_path, {"looker_upgrade_strategy": "rolling", "looker_upgrade_version": "25.8",
+                                                       "looker_drain_timeout": timeout})
+    assert failed
+    assert f"looker_drain_timeout is {json.dumps(timeout)}: give the seconds the balancers may wait" in output, output[-2000:]
+    assert "Nothing was changed." in output
     assert changed_nothing(raw), raw[-2000:]

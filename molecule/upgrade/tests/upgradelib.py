@@ -1,10 +1,12 @@
 """Helpers for molecule/upgrade's tests: run playbooks/upgrade.yml under the bounded load of
 bench/upgrade/load.py and read the cluster's state."""
+import http.client
 import importlib.util
 import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -34,13 +36,13 @@ def lb_url():
     return "https://%s" % address("lb")
 
 
-def upgrade(strategy, version, *extra, inventory=None):
+def upgrade(strategy, version, *extra, inventory=None, watch=None):
     """ansible-playbook playbooks/upgrade.yml; returns (rc, output), also kept in the ephemeral directory.
     version None: the release the inventory names (see inventory_release). inventory: another inventory
-    in place of the scenario's (see swapped_inventory)."""
+    in place of the scenario's (see swapped_inventory). watch: sees each line of the output as it comes."""
     overrides = ("-e", "looker_upgrade_version=" + version) if version else ()
     rc, out = lib.run_playbook(str(ROOT / "playbooks" / "upgrade.yml"), "-e", "looker_upgrade_strategy=" + strategy,
-                               *overrides, *extra, check=False, inventory=inventory)
+                               *overrides, *extra, check=False, inventory=inventory, watch=watch)
     (lib.EPHEMERAL / ("upgrade-%s-%s.log" % (strategy, version or "inventory"))).write_text(out)
     return rc, out
 
@@ -115,27 +117,73 @@ def capture_report(host):
     return report, HOSTS[host].file(report["file"]).content_string
 
 
-def upgrade_under_load(tag, strategy, version, *extra, rate=5.0, inventory=None):
+def upgrade_under_load(tag, strategy, version, *extra, rate=5.0, inventory=None, watch=None):
     """The upgrade with writes and reads through the balancer from before it starts to after it ends."""
     # A tag of its own per run: a uid written again would be answered as the existing record.
     run = load.Load(lb_url(), "%s-%d" % (tag, time.time()), rate=rate, max_seconds=900).start()
     try:
-        rc, out = upgrade(strategy, version, *extra, inventory=inventory)
+        rc, out = upgrade(strategy, version, *extra, inventory=inventory, watch=watch)
     finally:
         run.stop()
     return rc, out, run
 
 
-def upgrade_losing_nothing(label, tag, strategy, version, *extra):
+def upgrade_losing_nothing(label, tag, strategy, version, *extra, watch=None):
     """upgrade_under_load that must succeed with writes acknowledged and none of them lost;
     returns (output, figures), the figures kept for the report under LABEL."""
-    rc, out, run = upgrade_under_load(tag, strategy, version, *extra)
+    rc, out, run = upgrade_under_load(tag, strategy, version, *extra, watch=watch)
     ok(rc, out)
     missing = run.missing()
     figures = record_figures(label, run, missing)
     assert figures["acked_writes"] > 0
     assert missing == []
     return out, figures
+
+
+class Hold:
+    """A long answer held open through the balancer on one node, as a user's long-running query: the
+    stand-in's test-only GET /standin/hold, read line by line in a thread. `complete` once it ended
+    with "done" (released or timed out), not when a stop cut it."""
+
+    def __init__(self, name, seconds=600):
+        self.node = "lkr-upgrade-" + name
+        self.lines, self.ended_at, self.released_at = [], None, None
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        for _try in range(10):  # round robin: a new connection lands on the next node
+            self.conn = http.client.HTTPSConnection(address("lb"), 443, timeout=seconds + 60, context=context)
+            # Connection: close - the balancer counts a connection kept alive after the answer as a session.
+            self.conn.request("GET", "/standin/hold?seconds=%d" % seconds, headers={"Connection": "close"})
+            self.answer = self.conn.getresponse()
+            if self.answer.status == 200 and self.answer.headers["X-Standin-Node"] == self.node:
+                break
+            self.conn.close()
+        else:
+            raise AssertionError("no hold landed on %s through the balancer" % self.node)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        try:
+            for line in self.answer:
+                self.lines.append(line.decode().strip())
+        except (OSError, http.client.HTTPException):
+            pass  # cut
+        self.conn.close()
+        self.ended_at = time.time()
+
+    def release(self):
+        """Ends the hold from the node itself (test-only POST /standin/hold/release): the query finished."""
+        if self.released_at is None:
+            self.released_at = time.time()
+            name = self.node[len("lkr-upgrade-"):]
+            answer = lib.http(HOSTS[name], "https://%s:19999/standin/hold/release" % self.node, "POST")
+            assert answer["status"] == 200, answer
+
+    @property
+    def complete(self):
+        self.reader.join(30)
+        return bool(self.lines) and self.lines[-1] == "done"
 
 
 def running_release(name):
