@@ -23,6 +23,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import re
 import socket
 
 from collections.abc import Mapping
@@ -294,13 +295,18 @@ ACCESS_FORMS = {
     "cidr": "an address (10.89.0.11) or a network (10.89.0.0/24)",
     "mysql": "an address (10.89.0.11) or a network as ADDRESS/NETMASK (10.89.0.0/255.255.255.0) or ADDRESS/PREFIX "
              "(10.89.0.0/24)",
+    "export": "an address (10.89.0.11), a network (10.89.0.0/24) or a host name that resolves (node1.example.com)",
 }
+# A DNS name: letters, digits and hyphens in dot-separated labels.
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 def _access_entry(text, form):
     """(network, None) for an allow-list entry, or (None, why it is none)."""
     if form == "mysql" and any(c in text for c in "%_*"):
         return None, "a wildcard: the accounts are restricted to addresses"
+    if form == "export" and any(c in text for c in "*?@"):
+        return None, "a wildcard or a netgroup, which cannot be checked against the inventory: use the nodes' addresses or network"
     try:
         return ipaddress.ip_network(text, strict=True), None
     except ValueError as exc:
@@ -321,11 +327,28 @@ def _host_addresses(host, hostvars):
     return [to_text(a) for a in known if isinstance(a, string_types) and _ip(a.strip()) is not None]
 
 
-def access_list_problems(entries, option, required=None, why="", form="cidr", hostvars=None):
+def _is_host_name(text):
+    """A DNS name, not an address written wrong (10.0.0.256 is a bad address, not a name)."""
+    name = hostname(text)
+    return bool(_HOST_NAME.match(name)) and not re.match(r"^[0-9.]+$", name)
+
+
+def _named_networks(text, inventory, resolver):
+    """The addresses a host name entry admits, as networks, or (None, why) when it resolves to none."""
+    entry = {"address": hostname(text)}
+    _resolve(entry, inventory, resolver)
+    if entry["error"] is None and entry["addresses"]:
+        return [ipaddress.ip_network(a) for a in entry["addresses"]], None
+    return None, ("a name that does not resolve on the controller (%s) and names no host of the inventory with a known "
+                  "address" % (entry["error"] or "no address"))
+
+
+def access_list_problems(entries, option, required=None, why="", form="cidr", hostvars=None, resolver=None):
     """Sentences naming the option, the value and the fix: entries that are no address or network,
     and each host of `required` none of whose addresses an entry admits (a host may connect from
     any of its addresses). `required`: {inventory host: address or list of addresses}, or a list of
-    inventory hosts whose addresses are read from their facts in `hostvars`."""
+    inventory hosts whose addresses are read from their facts in `hostvars`. form export also takes
+    host names, which admit the addresses they resolve to (on the controller, else from the inventory)."""
     if isinstance(required, (list, tuple)):
         required = dict((to_text(host), _host_addresses(to_text(host), hostvars)) for host in required)
     if form not in ACCESS_FORMS:
@@ -333,9 +356,15 @@ def access_list_problems(entries, option, required=None, why="", form="cidr", ho
     if isinstance(entries, string_types) or not isinstance(entries, (list, tuple)):
         return ["%s is %r: it must be a list of entries, each %s." % (option, entries, ACCESS_FORMS[form])]
     problems, networks = [], []
+    inventory = _Inventory(hostvars)
     for raw in entries:
         text = to_text(raw).strip()
         network, reason = _access_entry(text, form)
+        if network is None and form == "export" and _is_host_name(text):
+            named, reason = _named_networks(text, inventory, resolver or _controller_resolve)
+            if named:
+                networks.extend(named)
+                continue
         if network is None:
             problems.append("%s has %r, which is %s. Each entry is %s. Nothing was changed."
                             % (option, to_text(raw), reason, ACCESS_FORMS[form]))

@@ -235,3 +235,41 @@ def test_the_addresses_of_inventory_hosts_come_from_their_facts():
                                   required=["lkr-node-a", "lkr-node-b"], hostvars=hostvars)
     assert said == ["load_balancer_firewall_cluster_networks cannot be checked against lkr-node-b: its address is unknown "
                     "([]; gather its facts)."]
+
+
+# form export (nfs_share_client_addresses): host names too, resolved as the other address options are.
+def _resolver(table):
+    def resolve(name):
+        if name not in table:
+            raise socket.gaierror(-2, "Name or service not known")
+        return table[name]
+    return resolve
+
+
+def test_an_export_list_admits_nodes_by_name_address_or_network():
+    resolve = _resolver({"node-a.example.com": ["10.89.0.11"]})
+    hostvars = {"lkr-node-b": {"ansible_facts": {"default_ipv4": {"address": "10.89.0.12"}}}}
+    for entries in (["node-a.example.com", "lkr-node-b"], ["10.89.0.11", "10.89.0.12"], ["10.89.0.0/24"]):
+        assert f.access_list_problems(entries, "nfs_share_client_addresses", required=NODES, form="export",
+                                      hostvars=hostvars, resolver=resolve) == [], entries
+
+
+@pytest.mark.parametrize("entry, reason", [
+    ("10.0.0.0/33", "not an IP address or network"),
+    ("10.89.0.300", "not an IP address or network"),
+    ("10.89.0.5/24", "a network with host bits set"),
+    ("*", "a wildcard or a netgroup"),
+    ("*.example.com", "a wildcard or a netgroup"),
+    ("@looker-nodes", "a wildcard or a netgroup"),
+    ("nosuch.example.com", "a name that does not resolve on the controller (Name or service not known)"),
+])
+def test_an_export_entry_that_admits_nothing_checkable_is_refused(entry, reason):
+    said = " ".join(f.access_list_problems(["10.89.0.0/24", entry], "nfs_share_client_addresses", form="export",
+                                           resolver=_resolver({})))
+    assert "nfs_share_client_addresses has %r, which is %s" % (entry, reason) in said, said
+
+
+def test_an_export_list_that_leaves_a_node_out_by_name_names_the_node():
+    said = " ".join(f.access_list_problems(["node-a.example.com"], "nfs_share_client_addresses", required=NODES,
+                                           form="export", resolver=_resolver({"node-a.example.com": ["10.89.0.11"]})))
+    assert "nfs_share_client_addresses (node-a.example.com) leaves out lkr-node-b (10.89.0.12)" in said, said

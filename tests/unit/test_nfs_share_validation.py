@@ -162,7 +162,7 @@ def test_main_runs_validate_first():
 
 def test_validate_changes_no_host():
     """validate.yml only asserts and probes: no module that writes, commands are read-only probes."""
-    read_only = {"ansible.builtin.assert", "ansible.builtin.stat", "ansible.builtin.include_tasks"}
+    read_only = {"ansible.builtin.assert", "ansible.builtin.stat", "ansible.builtin.include_tasks", "ansible.builtin.setup"}
     for name in ("validate.yml", "check_ssh_parents.yml"):
         tasks = yaml.safe_load((ROOT / "roles" / "nfs_share" / "tasks" / name).read_text())
         flat = []
@@ -209,7 +209,21 @@ def test_a_peer_whose_looker_cluster_address_does_not_resolve_is_refused(run_pla
 
 def test_a_client_address_or_nfs_host_that_does_not_resolve_is_refused(run_play):
     result = run_play(validate_play(), good_vars(nfs_share_client_addresses=["10.0.0.0/24", "node-nosuch.invalid"]))
-    assert refused_unchanged(result, "localhost: nfs_share_client_addresses is node-nosuch.invalid, which does not resolve"), result.output
+    assert refused_unchanged(result, "nfs_share_client_addresses has 'node-nosuch.invalid', which is a name that does not"
+                                     " resolve on the controller"), result.output
     result = run_play(validate_play(storage=()), good_vars(nfs_share_backend="nfs", nfs_share_nfs_server="external",
                                                            nfs_share_nfs_host="nas-nosuch.invalid"))
     assert refused_unchanged(result, "localhost: nfs_share_nfs_host is nas-nosuch.invalid, which does not resolve"), result.output
+
+
+# nfs_share_client_addresses is an access list: a typo must not lock a Looker node out of the share.
+def test_a_client_access_list_with_an_impossible_network_is_refused(run_play):
+    result = run_play(validate_play(), good_vars(nfs_share_client_addresses=["10.0.0.0/33"]))
+    assert refused_unchanged(result, "nfs_share_client_addresses has '10.0.0.0/33', which is not an IP address or network"), \
+        result.output
+
+
+def test_a_client_access_list_that_leaves_out_a_node_names_it(run_play):
+    result = run_play(validate_play(storage=("fs1",)), good_vars(nfs_share_backend="nfs", nfs_share_client_addresses=["198.51.100.240/28"]))
+    assert refused_unchanged(result, "nfs_share_client_addresses (198.51.100.240/28) leaves out localhost ("), result.output
+    assert "a Looker node of looker_site (none) (looker_nodes), which mounts the share" in " ".join(result.output.split())
