@@ -4,6 +4,7 @@ import json
 import uuid
 
 import pytest
+import testinfra
 
 import clusterlib as cl
 
@@ -85,3 +86,15 @@ def test_the_balancer_checks_every_node():
     servers = cl.haproxy_servers()
     # srv_op_state 2 = running, srv_admin_state 0 = ready.
     assert servers == {name: (2, 0) for name in cl.NODES}, servers
+
+
+@pytest.mark.parametrize("name", ["lkr-cluster-db1", "lkr-cluster-db2", "lkr-cluster-lb1", *cl.NODES])
+def test_every_host_runs_chrony_with_the_inventory_s_sources(name):
+    """time_sync on every host: in these containers chrony is configured and enabled, not started
+    (the clock is the machine's; Debian's unit needs CAP_SYS_TIME), as the role says."""
+    host = testinfra.get_host(f"podman://{name}")
+    assert host.package("chrony").is_installed
+    sources = [line for line in host.file("/etc/chrony/chrony.conf").content_string.splitlines()
+               if line.split()[:1] in (["server"], ["pool"])]
+    assert sources == ["server 192.0.2.123 iburst"]
+    assert host.service("chrony").is_enabled
