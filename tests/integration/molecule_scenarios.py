@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "molecule" / "shared"))
+from secret_scan import declared_secrets, shown  # noqa: E402  pylint: disable=wrong-import-position
 SIDE_LANE = ("cluster", "looker_node_single", "upgrade")
 # The short single-tier scenarios first: no timing-sensitive assertion, and they run while the
 # side lane is busiest; then the rest by name.
@@ -29,7 +31,8 @@ SELECTED = os.environ.get("LOOKEROPS_SCENARIOS", "").split()
 
 
 def run(scenario):
-    """`molecule test -s SCENARIO`, its log in tests/output/molecule-SCENARIO.log; fails the test on error."""
+    """`molecule test -s SCENARIO`, its log in tests/output/molecule-SCENARIO.log; fails the test on error,
+    or when the log shows a test secret of the scenario's inventory (molecule/shared/secret_scan.py)."""
     if SELECTED and scenario not in SELECTED:
         pytest.skip(f"not in LOOKEROPS_SCENARIOS={' '.join(SELECTED)}")
     log_dir = ROOT / "tests" / "output"
@@ -46,6 +49,9 @@ def run(scenario):
     if result.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-80:]
         pytest.fail(f"molecule test -s {scenario} failed (rc={result.returncode}), log {log_path}:\n" + "\n".join(tail))
+
+    leaked = shown(declared_secrets(ROOT / "molecule" / scenario), log_path.read_text(errors="replace"))
+    assert not leaked, f"the log of molecule test -s {scenario} ({log_path}) shows the test secrets of {leaked}"
 
     leftovers = _leftovers(scenario)
     assert leftovers == {"containers": [], "networks": []}, f"molecule test -s {scenario} left {leftovers} behind"

@@ -12,7 +12,9 @@ from pathlib import Path
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "looker_node_shared"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 import looker_node_testlib as lib  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
+import secret_scan  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 ROOT = Path(__file__).resolve().parents[3]
 DB1 = testinfra.get_host("podman://lkr-cluster-db1")

@@ -1,6 +1,7 @@
 """Scale out and in without touching the other nodes, in order: lkr-cluster-node3 joins with site.yml
 (scale_out.yml adds it to looker_nodes), from a controller with an empty jar cache (as an AWX job's)
-while the download API is down: it gets the release the cluster runs from a node's jars;
+while the download API is down: it gets the release the cluster runs from a node's jars, and the run's
+output, with --diff and -vvv, shows none of the inventory's secrets;
 playbooks/remove_node.yml drains it, then stops it, while a user's requests keep flowing; the last site.yml, without node3 in the inventory, runs through
 ansible-runner with a private data dir as AWX runs a job template, and forgets node3."""
 import json
@@ -38,14 +39,19 @@ def test_a_new_node_joins_and_the_others_report_no_change():
     assert looker_accounts(cl.address(NEW)) == []
     shutil.rmtree(lib.EPHEMERAL / "jar-cache")
     with lib.download_api_down():
-        out = cl.run_playbook("scale-out", str(cl.ROOT / "site.yml"), "-i", SCALE_OUT)
+        # --diff and -vvv: every file's diff and every module's arguments are printed, a new node's files whole.
+        out = cl.run_playbook("scale-out", str(cl.ROOT / "site.yml"), "-i", SCALE_OUT, "--diff", "-vvv")
     recap = cl.stats(out)
+    secrets = cl.secret_scan.declared_secrets(cl.ROOT / "molecule" / "cluster")
+    leaked = cl.secret_scan.shown(secrets, out)
+    assert len(secrets) >= 5 and not leaked, f"scale-out.log shows the test secrets of {leaked}"
     assert {name: recap[name]["changed"] for name in cl.NODES} == {name: 0 for name in cl.NODES}, out[-4000:]
     assert recap[NEW]["changed"] > 0 and recap["lkr-cluster-lb1"]["changed"] > 0
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap.values()), recap
     # The postflight ran on the grown cluster: node-to-node ports, /alive, one release, the balancer, the URL.
     assert "Connect to every peer the plan allows" in out
     assert "Every node of a site reports the same Looker release" in out
+    assert "lkr-cluster-node3 is a container (podman): chrony is configured and enabled (checked)" in " ".join(out.split())
     assert f"is served at https://{LB}/" in out
     assert {name: lib.main_pid(host) for name, host in HOSTS.items()} == PIDS
     # Registered, healthy behind the balancer and answering users.

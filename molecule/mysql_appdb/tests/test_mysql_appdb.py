@@ -9,6 +9,8 @@ import json
 import os
 import re
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -646,3 +648,24 @@ def test_retention_removes_the_side_files_and_never_counts_an_unusable_dump():
                 assert not PRIMARY.file("{}/{}{}".format(BACKUP_DIR, name, suffix)).exists, name + suffix
     finally:
         PRIMARY.run("cd {} && rm -f {}".format(BACKUP_DIR, " ".join(n + " " + n + ".*" for n in old)))
+
+
+def test_rotated_passwords_show_neither_old_nor_new_under_diff_and_vvv():
+    """Last: a converge with --diff and -vvv (every module's arguments and results printed) that rotates
+    the Looker and read-only passwords changes the accounts, and its output shows no test secret, old
+    or new. (The replication password stays: a replica connected with it would lose the primary.)"""
+    sys.path.insert(0, str(SCENARIO.parents[0] / "shared"))
+    import secret_scan  # pylint: disable=import-outside-toplevel
+
+    old = secret_scan.declared_secrets(SCENARIO)
+    new = {name: value + "-Rotated-q7" for name, value in old.items() if name != "mysql_appdb_replication_password"}
+    assert len(old) == 3 and len(new) == 2
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         str(SCENARIO / "converge.yml"), "--diff", "-vvv", "-e", json.dumps(new)],
+        cwd=SCENARIO, capture_output=True, text=True, check=False, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+    output = proc.stdout + proc.stderr
+    leaked = secret_scan.shown({**old, **{name + " (rotated)": value for name, value in new.items()}}, output)
+    assert proc.returncode == 0 and not leaked, f"rc {proc.returncode}, test secrets shown: {leaked}"
+    assert re.search(r"lkr-mysql-primary\s+: ok=\d+\s+changed=[1-9]", output), "the rotation changed nothing"
+    assert remote_sql(NODE, "lkr-mysql-primary", "looker", new["mysql_appdb_looker_password"], "SELECT 1")["ok"]
