@@ -30,8 +30,12 @@ def render(run_play, tmp_path, node_vars=None):
     return json.loads(re.search(r"FLOWS=(\[.*\])", result.output.replace('\\"', '"')).group(1))
 
 
+def allowed(flows):
+    return [f for f in flows if f["expect"] == "allowed"]
+
+
 def test_every_node_reaches_every_node_on_the_node_to_node_and_queue_ports(run_play, tmp_path):
-    flows = render(run_play, tmp_path)
+    flows = allowed(render(run_play, tmp_path))
     links = [f for f in flows if f["source"] == "looker_nodes" and f["destination"].startswith("n")]
     assert sorted(f["destination"] for f in links) == ["n1", "n2", "n3"]
     for flow in links:
@@ -47,5 +51,66 @@ def test_every_node_reaches_every_node_on_the_node_to_node_and_queue_ports(run_p
 def test_the_ports_follow_the_options(run_play, tmp_path):
     ports = {"looker_node_node_port": 1661, "looker_node_queue_port": 61717, "looker_node_web_port": 8443, "looker_node_api_port": 18443}
     flows = render(run_play, tmp_path, node_vars={"n2": ports})
-    to_n2 = {f["source"]: f["ports"] for f in flows if f["destination"] == "n2"}
+    to_n2 = {f["source"]: f["ports"] for f in allowed(flows) if f["destination"] == "n2"}
     assert to_n2 == {"looker_nodes": [1661, 61717], "looker_lb": [8443, 18443]}
+
+
+SITES = {"a": {"a-node1": ("looker_nodes", "10.1.0.11"), "a-node2": ("looker_nodes", "10.1.0.12"),
+               "a-lb1": ("looker_lb", "10.1.0.21"), "a-db1": ("looker_appdb_primary", "10.1.0.31")},
+         "b": {"b-node1": ("looker_nodes", "10.2.0.11"), "b-lb1": ("looker_lb", "10.2.0.21"),
+               "b-db1": ("looker_appdb_primary", "10.2.0.31")}}
+
+
+def plan_check(run_play, tmp_path, extra_vars=None):
+    """site.yml's static port check on a two-site inventory: each host's firewall rules (load_balancer
+    tasks_from firewall_rules) against the flows of cluster_flows.yml.j2, both directions."""
+    groups = {}
+    for site, hosts in SITES.items():
+        for name, (group, address) in hosts.items():
+            groups.setdefault(group, {"hosts": {}})["hosts"][name] = {"looker_site": site, "looker_cluster_address": address}
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local",
+                                                    "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+                                           "children": groups}}))
+    facts = {"default_ipv4": {"address": "{{ looker_cluster_address }}"}, "all_ipv4_addresses": ["{{ looker_cluster_address }}"]}
+    play = [
+        {"name": "facts", "hosts": "all:!localhost", "gather_facts": False, "tasks": [
+            {"name": "Addresses", "ansible.builtin.set_fact": {"ansible_facts": facts}}]},
+        {"name": "rules", "hosts": "all:!localhost", "gather_facts": False, "tasks": [
+            {"name": "Rules", "ansible.builtin.include_role": {"name": "lookerops.cluster.load_balancer", "tasks_from": "firewall_rules"}},
+            {"name": "Check the plan", "run_once": True, "delegate_to": "localhost",
+             "lookerops.cluster.cluster_port_check": {
+                 "live": False,
+                 "flows": "{{ lookup('ansible.builtin.template', '" + str(ROOT / "playbooks/templates/cluster_flows.yml.j2") + "') | from_yaml }}",
+                 "rules": "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'load_balancer_firewall_rules'))) }}"}}]}]
+    return run_play(play, extra_vars, extra_args=["-i", str(inv)])
+
+
+def test_the_plan_of_two_sites_passes_in_both_directions(run_play, tmp_path):
+    result = plan_check(run_play, tmp_path)
+    assert not result.failed, result.output[-4000:]
+
+
+def test_a_flow_that_must_be_refused_and_is_open_fails_the_plan(run_play, tmp_path):
+    result = plan_check(run_play, tmp_path, {"load_balancer_firewall_appdb_extra_sources": ["10.0.0.0/8"]})
+    output = " ".join(result.output.split())
+    assert result.failed
+    assert "forbidden looker_lb -> a-db1:3306: rule 'appdb' lets in 10.1.0.21/32" in output, output[-4000:]
+    assert "forbidden looker_nodes -> a-db1:3306: rule 'appdb' lets in 10.2.0.11/32" in output
+
+
+def test_forbidden_flows_name_outsiders_balancers_and_the_other_site(run_play, tmp_path):
+    flows = [f for f in render(run_play, tmp_path) if f["expect"] == "forbidden"]
+    by_source = {}
+    for flow in flows:
+        by_source.setdefault((flow["source"], flow["destination"]), flow)
+    assert by_source[("outsider", "n1")]["ports"] == [1551, 61616]
+    assert by_source[("outsider", "n1")]["source_addresses"] == ["203.0.113.7"]
+    assert by_source[("looker_lb", "n1")]["source_hosts"] == ["lb1"] and by_source[("looker_lb", "n1")]["ports"] == [1551, 61616]
+    assert by_source[("outsider", "db1")]["ports"] == [3307] and by_source[("looker_lb", "db1")]["ports"] == [3307]
+
+
+def test_a_balancer_inside_the_cluster_networks_is_not_expected_refused(run_play, tmp_path):
+    flows = render(run_play, tmp_path, node_vars={n: {"load_balancer_firewall_cluster_networks": ["10.0.0.0/24"]}
+                                                  for n in ("n1", "n2", "n3")})
+    assert not [f for f in flows if f["expect"] == "forbidden" and f["source"] == "looker_lb" and f["destination"].startswith("n")]

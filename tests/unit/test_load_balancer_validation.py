@@ -166,3 +166,44 @@ def test_firewall_rules_are_published_from_the_inventory(run_play, tmp_path):
     assert rules["looker_web"]["sources"] == ["10.89.0.21", "192.168.50.0/24"]
     assert rules["looker_web"]["ports"] == ["9999", "19999"]
     assert rules["appdb"]["sources"] == ["10.89.0.11", "10.89.0.12"]
+
+
+def test_the_firewall_ports_follow_the_tiers_port_options(run_play, tmp_path):
+    """Moving a port in the inventory (looker_node_*_port, mysql_appdb_port) moves its rule: the port the
+    service listens on stays protected, and the plan's checks (which read the same options) agree."""
+    out = tmp_path / "rules.json"
+    play = plays("lkr-node1", "firewall_rules")
+    play[1]["tasks"].append({"name": "Save", "ansible.builtin.copy": {
+        "content": "{{ load_balancer_firewall_rules | to_json }}", "dest": str(out), "mode": "0644"}, "delegate_to": "localhost"})
+    result = run_play(play, extra_vars={"looker_node_node_port": 1661, "looker_node_queue_port": 61717,
+                                        "looker_node_web_port": 8443, "looker_node_api_port": 18443, "mysql_appdb_port": 3307})
+    assert result.rc == 0, result.output[-3000:]
+    rules = {r["name"]: r for r in json.loads(out.read_text())}
+    assert rules["looker_cluster"]["ports"] == ["1661", "61717"]
+    assert rules["looker_web"]["ports"] == ["8443", "18443"]
+    assert rules["appdb"]["ports"] == ["3307"]
+
+
+def test_a_site_s_firewall_lets_in_its_own_nodes_and_every_database_host(run_play, tmp_path):
+    """Two sites: the database of site a takes its own nodes and the database hosts of both sites
+    (replication), never site b's nodes; the nodes of site a take only site a's nodes and balancers."""
+    hosts = [("a-node1", ["looker_nodes"], "10.1.0.11", "a"), ("a-lb1", ["looker_lb"], "10.1.0.21", "a"),
+             ("a-db1", ["looker_appdb_primary"], "10.1.0.31", "a"), ("b-node1", ["looker_nodes"], "10.2.0.11", "b"),
+             ("b-lb1", ["looker_lb"], "10.2.0.21", "b"), ("b-db1", ["looker_appdb_primary"], "10.2.0.31", "b")]
+    add = [{"name": f"Add {name}", "ansible.builtin.add_host": {
+        "name": name, "groups": groups, "looker_cluster_address": address, "looker_site": site, "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}"}} for name, groups, address, site in hosts]
+    rules = {}
+    for host in ("a-db1", "a-node1"):
+        out = tmp_path / f"{host}.json"
+        play = [{"hosts": "localhost", "gather_facts": False, "tasks": add},
+                {"hosts": host, "gather_facts": False, "tasks": [
+                    {"name": "Rules", "ansible.builtin.include_role": {"name": "lookerops.cluster.load_balancer",
+                                                                       "tasks_from": "firewall_rules"}},
+                    {"name": "Save", "ansible.builtin.copy": {"content": "{{ load_balancer_firewall_rules | to_json }}",
+                                                              "dest": str(out), "mode": "0644"}, "delegate_to": "localhost"}]}]
+        result = run_play(play)
+        assert result.rc == 0, result.output[-3000:]
+        rules[host] = {r["name"]: sorted(r["sources"]) for r in json.loads(out.read_text())}
+    assert rules["a-db1"] == {"appdb": ["10.1.0.11", "10.1.0.31", "10.2.0.31"]}
+    assert rules["a-node1"] == {"looker_cluster": ["10.1.0.11"], "looker_web": ["10.1.0.21"]}
