@@ -64,6 +64,10 @@ def test_every_node_sees_the_other_as_a_reachable_peer(name):
     other = [n for n in cl.NODES if n != name][0]
     peers = {p["hostname"]: p for p in state["peers"]}
     assert peers[other]["node_to_node"]["reachable"] and peers[other]["queue_broker"]["reachable"]
+    # looker_node_node_port is moved in molecule.yml: the nodes use it and the firewall protects it, not 1551.
+    assert peers[other]["node_to_node"]["port"] == 1561
+    table = cl.testinfra.get_host(f"podman://{name}").check_output("nft list table inet lookerops_cluster")
+    assert "1561" in table and "1551" not in table
     assert state["shared_storage"]["shared"] and state["shared_storage"]["writable"]
 
 
