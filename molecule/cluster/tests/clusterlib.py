@@ -1,6 +1,7 @@
 """Helpers of the cluster scenario's tests: requests through the load balancer as a user makes them
 (from the controller, which reaches the containers' addresses), the scenario's hosts, HAProxy's view."""
 import json
+import re
 import ssl
 import subprocess
 import sys
@@ -86,6 +87,25 @@ def haproxy_servers(backend="looker_ui"):
 
 def stats(output):
     return lib.recap(output)
+
+
+# What a node added to or removed from the cluster may change on the other nodes: the address sets
+# of their firewall (tasks_from: firewall writes the table, its handler loads it), nothing of Looker.
+FIREWALL_TASKS = {"Write this host's table, checked by nft before it is installed", "Load the lookerops nftables table"}
+
+
+def changed_tasks(output):
+    """{host: [task or handler names (without their role) that reported changed]} from ansible-playbook's output."""
+    found, task = {}, None
+    for line in output.splitlines():
+        header = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\] \**$", line)
+        if header:
+            task = header.group(1).split(" : ", 1)[-1]
+            continue
+        changed = re.match(r"^changed: \[([^\]\s]+)", line)
+        if changed:
+            found.setdefault(changed.group(1), []).append(task)
+    return found
 
 
 def load(url, stop, results, limit_seconds=240, limit_requests=3000):
