@@ -102,3 +102,42 @@ def test_every_host_runs_chrony_with_the_inventory_s_sources(name):
                if line.split()[:1] in (["server"], ["pool"])]
     assert sources == ["server 192.0.2.123 iburst"]
     assert host.service("chrony").is_enabled
+
+
+# Every TCP port of the given addresses, from a throw-away host: the open ones as JSON [[address, port]].
+SCAN = r"""
+import json, socket, sys
+from concurrent.futures import ThreadPoolExecutor
+def probe(target):
+    sock = socket.socket()
+    sock.settimeout(2)
+    try:
+        sock.connect(target)
+        return target
+    except OSError:
+        return None
+    finally:
+        sock.close()
+targets = [(address, port) for address in sys.argv[1:] for port in range(1, 65536)]
+with ThreadPoolExecutor(256) as pool:
+    print(json.dumps([t for t in pool.map(probe, targets, chunksize=512) if t]))
+"""
+HOSTS = ["lkr-cluster-db1", "lkr-cluster-db2", "lkr-cluster-lb1", *cl.NODES]
+
+
+def test_an_outsider_on_the_network_reaches_only_the_balancer_and_ssh():
+    """An attacker's host joined to the cluster's network scans every TCP port of every host: only the
+    balancer's user ports answer, and SSH (which the firewall never restricts, so that it cannot lock
+    Ansible out). The scan is kept in tests/output/outsider-scan-cluster.json."""
+    addresses = {cl.address(name): name for name in HOSTS}
+    proc = cl.subprocess.run(["podman", "run", "--rm", "--label", "io.lookerops.sandbox=1", "--network", "lkr-cluster",
+                              "localhost/lookerops-sandbox:bookworm", "python3", "-c", SCAN, *addresses],
+                             capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    reached = {name: [] for name in HOSTS}
+    for address, port in json.loads(proc.stdout):
+        reached[addresses[address]].append(port)
+    report = cl.ROOT / "tests" / "output" / "outsider-scan-cluster.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(reached, indent=2) + "\n")
+    assert reached == {**{name: [22] for name in HOSTS}, "lkr-cluster-lb1": [22, 443, 19999]}, reached
