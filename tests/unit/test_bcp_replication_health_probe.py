@@ -1,7 +1,7 @@
 """bcp_replication in TLS-terminating mode: a node run with --ssl-provided-externally-by answers
 plain HTTP to its load balancer only (every other source, the node itself included, is refused),
 so the bully election's and the preflight's health probes of such a node are made from that load
-balancer (health_via), over the replication's SSH; other nodes are asked directly, as before."""
+balancer (health_via), over the replication's SSH; other nodes are asked on themselves, over SSH."""
 import importlib.util
 import json
 import re
@@ -108,9 +108,21 @@ def test_an_unreachable_balancer_makes_the_node_unhealthy(monkeypatch):
     assert not ok and "Connection refused" in reason
 
 
-def test_a_node_serving_its_own_tls_is_asked_directly(monkeypatch):
+def test_a_node_serving_its_own_tls_is_asked_on_itself(monkeypatch):
+    """The cluster firewall lets a node's web port in from the load balancers only: a peer asks the node
+    over SSH, which asks its own health URL (through its loopback)."""
+    calls = []
+    monkeypatch.setattr(bcp, "http_ok", lambda url, timeout=5: pytest.fail(f"asked {url} directly"))
+    monkeypatch.setattr(bcp, "remote_json", lambda cfg, address, action, *args, **kw: calls.append((address, action) + args)
+                        or {"ok": True, "reason": "HTTP 200"})
+    assert bcp.node_alive(CFG, CFG["nodes"]["b"][0]) == (True, "HTTP 200")
+    assert calls == [("10.0.2.11", "alive", "--node", "lkr-b-n1")]
+
+
+def test_this_node_asks_its_own_health_url(monkeypatch):
     monkeypatch.setattr(bcp, "http_ok", lambda url, timeout=5: (True, f"HTTP 200 from {url}"))
-    assert bcp.node_alive(CFG, CFG["nodes"]["b"][0]) == (True, "HTTP 200 from https://10.0.2.11:9999/alive")
+    monkeypatch.setattr(bcp, "remote_json", lambda *args, **kw: pytest.fail("asked over SSH"))
+    assert bcp.node_alive(dict(CFG, host="lkr-b-n1"), CFG["nodes"]["b"][0]) == (True, "HTTP 200 from https://10.0.2.11:9999/alive")
 
 
 def test_the_balancer_asks_only_urls_of_its_configuration(monkeypatch, capsys):

@@ -141,19 +141,21 @@ def http_ok(url, timeout=5):
 
 
 def node_alive(cfg, node):
-    """Does this node's Looker answer its health URL (200)? Asked from where Looker accepts it: a node
-    with TLS provided externally (--ssl-provided-externally-by) answers plain HTTP to its load
-    balancer only, every other source - the node itself included - is refused; its config then names
-    that host (health_via) and the request is made there, through the replication's SSH."""
-    via = node.get("health_via")
-    if not via or via["name"] == cfg["host"]:
+    """Does this node's Looker answer its health URL (200)? Asked from where both Looker and the cluster
+    firewall accept it, through the replication's SSH (which the firewall never restricts): a node with
+    TLS provided externally (--ssl-provided-externally-by) answers plain HTTP to its load balancer only
+    (health_via names it); any other node is asked on itself, over its loopback - the firewall lets a
+    node's web port in from the load balancers only, so a peer's direct request would be refused."""
+    via = node.get("health_via") or {"name": node["name"], "address": node["address"]}
+    if via["name"] == cfg["host"]:
         return http_ok(node["health_url"])
     try:
         answer = remote_json(cfg, via["address"], "alive", "--node", node["name"],
                              what=f"/alive of {node['name']} asked from {via['name']}", timeout=cfg["ssh_connect_timeout"] + 20)
     except CycleError as exc:
         return False, str(exc)
-    return bool(answer.get("ok")), f"{answer.get('reason', '')} (asked from {via['name']})"
+    asked_from = "" if via["name"] == node["name"] else f" (asked from {via['name']})"
+    return bool(answer.get("ok")), f"{answer.get('reason', '')}{asked_from}"
 
 
 def direction(src, dst):
@@ -752,8 +754,8 @@ def r_restart_node(cfg, _args):
 
 
 def r_alive(cfg, args):
-    """On a probe host (a load balancer the node accepts plain HTTP from): ask one node of the
-    configuration for its health URL. Only URLs of the configuration are asked."""
+    """On a probe host (a load balancer the node accepts plain HTTP from, or the node itself): ask one
+    node of the configuration for its health URL. Only URLs of the configuration are asked."""
     nodes = [n for site in cfg["nodes"].values() for n in site if n["name"] == args.node]
     if not nodes:
         raise CycleError(f"{args.node} is not a Looker node of the configuration on {cfg['host']}")
