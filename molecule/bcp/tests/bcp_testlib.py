@@ -84,8 +84,8 @@ def journal_since(node, since):
     return HOSTS[node].check_output(f"journalctl -u lookerops-bcp.service --no-pager -o cat --since @{int(since)}")
 
 
-def run_playbook(*args, check=True):
-    return lib.run_playbook(*args, check=check)
+def run_playbook(*args, check=True, watch=None):
+    return lib.run_playbook(*args, check=check, watch=watch)
 
 
 def wait_for(predicate, timeout=120, interval=0.3, what="condition"):
