@@ -164,7 +164,7 @@ def test_nftables_storage_ipv6_and_drop(run_play, tmp_path):
     text = " ".join(lines(out["nft"]))
     assert "set storage_v4 { type ipv4_addr flags interval auto-merge elements = { 10.89.0.11, 10.89.0.12 } }" in text
     assert "set storage_v6 { type ipv6_addr flags interval auto-merge elements = { fd00:89::41 } }" in text
-    assert ("meta l4proto { tcp, udp } th dport { 111, 2049, 662, 20048, 32769, 32803, 24007-24008, 49152-49251 } drop "
+    assert ("meta l4proto { tcp, udp } th dport { 111, 2049, 662, 20048, 32769, 32803, 24007-24008, 49152-60999 } drop "
             'comment "everyone else"') in text
     assert "reject" not in text
 

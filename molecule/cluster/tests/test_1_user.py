@@ -125,10 +125,12 @@ with ThreadPoolExecutor(256) as pool:
 HOSTS = ["lkr-cluster-db1", "lkr-cluster-db2", "lkr-cluster-lb1", *cl.NODES]
 
 
-def test_an_outsider_on_the_network_reaches_only_the_balancer_and_ssh():
+def test_an_outsider_on_the_network_reaches_only_the_balancer():
     """An attacker's host joined to the cluster's network scans every TCP port of every host: only the
-    balancer's user ports answer, and SSH (which the firewall never restricts, so that it cannot lock
-    Ansible out). The scan is kept in tests/output/outsider-scan-cluster.json."""
+    balancer's user ports answer (and SSH where sshd listens, which the firewall never restricts so that
+    it cannot lock Ansible out; these hosts take Ansible through podman instead). The scan is kept in
+    tests/output/outsider-scan-cluster.json. (It found GlusterFS's bricks, which take a random port of
+    49152-60999, open above the 49152-49251 the firewall protected then.)"""
     addresses = {cl.address(name): name for name in HOSTS}
     proc = cl.subprocess.run(["podman", "run", "--rm", "--label", "io.lookerops.sandbox=1", "--network", "lkr-cluster",
                               "localhost/lookerops-sandbox:bookworm", "python3", "-c", SCAN, *addresses],
@@ -140,4 +142,5 @@ def test_an_outsider_on_the_network_reaches_only_the_balancer_and_ssh():
     report = cl.ROOT / "tests" / "output" / "outsider-scan-cluster.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(reached, indent=2) + "\n")
-    assert reached == {**{name: [22] for name in HOSTS}, "lkr-cluster-lb1": [22, 443, 19999]}, reached
+    assert {name: [port for port in ports if port != 22] for name, ports in reached.items()} == \
+        {**{name: [] for name in HOSTS}, "lkr-cluster-lb1": [443, 19999]}, reached
