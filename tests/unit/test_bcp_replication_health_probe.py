@@ -91,13 +91,19 @@ CFG = {"host": "lkr-a-n1", "ssh_connect_timeout": 5,
                         "health_via": None}]}}
 
 
-def test_the_probe_of_a_node_behind_its_balancer_runs_on_the_balancer(monkeypatch):
+@pytest.fixture
+def over_ssh(monkeypatch):
+    """The remote actions asked (address, action, args...); a direct request to a health URL fails the test."""
     calls = []
     monkeypatch.setattr(bcp, "http_ok", lambda url, timeout=5: pytest.fail(f"asked {url} directly"))
     monkeypatch.setattr(bcp, "remote_json", lambda cfg, address, action, *args, **kw: calls.append((address, action) + args)
                         or {"ok": True, "reason": "HTTP 200"})
+    return calls
+
+
+def test_the_probe_of_a_node_behind_its_balancer_runs_on_the_balancer(over_ssh):
     assert bcp.node_alive(CFG, CFG["nodes"]["a"][0]) == (True, "HTTP 200 (asked from lkr-a-lb)")
-    assert calls == [("10.0.1.5", "alive", "--node", "lkr-a-n2")]
+    assert over_ssh == [("10.0.1.5", "alive", "--node", "lkr-a-n2")]
 
 
 def test_an_unreachable_balancer_makes_the_node_unhealthy(monkeypatch):
@@ -108,15 +114,11 @@ def test_an_unreachable_balancer_makes_the_node_unhealthy(monkeypatch):
     assert not ok and "Connection refused" in reason
 
 
-def test_a_node_serving_its_own_tls_is_asked_on_itself(monkeypatch):
+def test_a_node_serving_its_own_tls_is_asked_on_itself(over_ssh):
     """The cluster firewall lets a node's web port in from the load balancers only: a peer asks the node
     over SSH, which asks its own health URL (through its loopback)."""
-    calls = []
-    monkeypatch.setattr(bcp, "http_ok", lambda url, timeout=5: pytest.fail(f"asked {url} directly"))
-    monkeypatch.setattr(bcp, "remote_json", lambda cfg, address, action, *args, **kw: calls.append((address, action) + args)
-                        or {"ok": True, "reason": "HTTP 200"})
     assert bcp.node_alive(CFG, CFG["nodes"]["b"][0]) == (True, "HTTP 200")
-    assert calls == [("10.0.2.11", "alive", "--node", "lkr-b-n1")]
+    assert over_ssh == [("10.0.2.11", "alive", "--node", "lkr-b-n1")]
 
 
 def test_this_node_asks_its_own_health_url(monkeypatch):
