@@ -37,7 +37,7 @@ def looker_accounts(address):
     return sorted(out.split())
 
 
-def test_a_new_node_joins_and_the_others_report_no_change():
+def test_a_new_node_joins_and_the_others_change_only_their_firewall():
     PIDS.update({name: lib.main_pid(host) for name, host in HOSTS.items()})
     CONFIGS.update({name: host.file(CONFIG).md5sum for name, host in HOSTS.items()})
     assert looker_accounts(cl.address(NEW)) == []
