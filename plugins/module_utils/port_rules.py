@@ -245,9 +245,11 @@ def probe(address, port, timeout):
 
 
 def live_ok(expect, result):
+    """A flow that must be refused passes whenever nothing connects - refused, no answer, or no path at all
+    (isolated sites: the other site's address is not routed, or its name does not resolve, from here)."""
     if expect == ALLOWED:
         return result == OPEN
-    return result in (REFUSED, TIMEOUT)
+    return result in (REFUSED, TIMEOUT, UNREACHABLE)
 
 
 def check(flows, rules, host=None, host_addresses=(), live=True, static=True, timeout=2.0, prober=probe, workers=16):

@@ -239,3 +239,18 @@ def test_module_refuses_bad_input_with_the_entry(run_play):
     result = run_play(play)
     assert result.failed
     assert "invalid flows or rules: flows[0] (x -> d): port '1551-' is not a number or a range" in result.output
+
+
+@pytest.mark.parametrize("result", [pr.REFUSED, pr.TIMEOUT, pr.UNREACHABLE])
+def test_a_flow_that_must_be_refused_holds_when_nothing_connects(result):
+    """Isolated sites: from one site the other site's database is not even routed (or its name does not
+    resolve) - no path at all keeps it out as surely as a refusal does."""
+    rows, violations = run([flow("other site", [], "db-b", [3306], "forbidden", hosts=["h"])], rules={}, host="h",
+                           prober=lambda address, port, timeout: (result, "seen", 0.0))
+    assert violations == [] and rows[0]["live"] == result
+
+
+def test_a_flow_that_must_be_refused_and_connects_is_a_violation():
+    rows, violations = run([flow("other site", [], "db-b", [3306], "forbidden", hosts=["h"])], rules={}, host="h",
+                           prober=lambda address, port, timeout: (pr.OPEN, None, 0.0))
+    assert rows[0]["live"] == pr.OPEN and len(violations) == 1
