@@ -66,8 +66,9 @@ def plan_check(run_play, tmp_path, extra_vars=None):
     tasks_from firewall_rules) against the flows of cluster_flows.yml.j2, both directions."""
     groups = {}
     for site, hosts in SITES.items():
-        for name, (group, address) in hosts.items():
-            groups.setdefault(group, {"hosts": {}})["hosts"][name] = {"looker_site": site, "looker_cluster_address": address}
+        for name, (host_groups, address) in hosts.items():
+            for group in [host_groups] if isinstance(host_groups, str) else host_groups:
+                groups.setdefault(group, {"hosts": {}})["hosts"][name] = {"looker_site": site, "looker_cluster_address": address}
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local",
                                                     "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
@@ -114,3 +115,12 @@ def test_a_balancer_inside_the_cluster_networks_is_not_expected_refused(run_play
     flows = render(run_play, tmp_path, node_vars={n: {"load_balancer_firewall_cluster_networks": ["10.0.0.0/24"]}
                                                   for n in ("n1", "n2", "n3")})
     assert not [f for f in flows if f["expect"] == "forbidden" and f["source"] == "looker_lb" and f["destination"].startswith("n")]
+
+
+def test_a_node_colocated_with_its_site_s_database_passes_the_plan(run_play, tmp_path, monkeypatch):
+    """The database hosts of every site are let in (replication): a node on its site's database host is
+    not expected refused by the other site's database."""
+    monkeypatch.setitem(SITES, "b", {"b-node1": (["looker_nodes", "looker_appdb_primary"], "10.2.0.11"),
+                                     "b-lb1": ("looker_lb", "10.2.0.21")})
+    result = plan_check(run_play, tmp_path)
+    assert not result.failed, result.output[-4000:]
