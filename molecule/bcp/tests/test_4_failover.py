@@ -38,7 +38,7 @@ def test_failover_to_b_carries_the_last_writes():
         writer.join(60)
     assert "DNS / global load balancer: point Looker's host name" in output
     assert "set bcp_replication_active_site: b" in output
-    assert "Site a was fenced: its database took no write from before the last cycle until the switch" in " ".join(output.split())
+    assert "Site a was fenced: its database took no write from the fence, before the last cycle, until the switch" in " ".join(output.split())
     assert output.index("Set the old active site's database read-only") < output.index("Run a last cycle from the old active site")
     served = t.records("b")
     assert "before-failover" in served
