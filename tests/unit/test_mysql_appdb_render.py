@@ -282,3 +282,13 @@ def test_rendered_scripts_are_valid_shell(rendered, script, tmp_path):
         if shutil.which("shellcheck"):
             check = subprocess.run(["shellcheck", "-s", shell, str(path)], capture_output=True, text=True, check=False)
             assert check.returncode == 0, check.stdout
+
+
+@pytest.mark.parametrize("script", ["backup.sh", "restore.sh"])
+def test_the_backup_units_scripts_leave_no_process_behind(rendered, script):
+    # bash does not wait for a process substitution: one still exiting when the script ends stays in
+    # the unit's cgroup, and systemd then timed out stopping lookerops-appdb-backup.service (90 s,
+    # result 'timeout') although the backup had succeeded.
+    for case in ("mysql84", "mariadb"):
+        code = "\n".join(line for line in rendered[case][script].splitlines() if not line.lstrip().startswith("#"))
+        assert "<(" not in code and ">(" not in code, f"{case} {script} uses a process substitution"
