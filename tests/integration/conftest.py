@@ -7,12 +7,13 @@ fixture's finalizer, also when the test fails. Name them with a prefix of your o
 """
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from controller_ports import port_is_free, worker_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "tools" / "sandbox"
@@ -114,22 +115,16 @@ def sandbox(sandbox_image):
         box.close()
 
 
-def _free_port(host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def free_port():
-    """A function returning a TCP port that is free on the controller right now (never the same twice)."""
-    given = set()
+    """A function returning a TCP port that is free on the controller right now (never the same twice),
+    outside the ephemeral range and this worker's own."""
+    ports = iter(worker_ports())
 
     def _next():
-        while True:
-            port = _free_port("0.0.0.0")
-            if port not in given:
-                given.add(port)
+        for port in ports:
+            if port_is_free(port):
                 return port
+        raise AssertionError(f"no free TCP port left in {worker_ports()}")
 
     return _next
