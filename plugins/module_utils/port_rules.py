@@ -10,7 +10,7 @@ destination host, the address to reach it on, and ports.
 The *rules* of a destination are what its firewall lets in: a list of ``{name, ports, sources}``
 where ``sources`` are addresses or networks. A port that appears in no rule of a destination is
 not restricted there (anyone may connect); a port that appears in some rule is open only to the
-union of those rules' sources. This is how the load_balancer role's nftables table behaves.
+union of those rules' sources. This is how the cluster_firewall role's nftables table behaves.
 
 The static check needs netaddr (``IPSet``); the live check only needs sockets.
 """

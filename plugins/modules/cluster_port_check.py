@@ -20,8 +20,8 @@ description:
     connection to O(flows[].address) with a timeout. An allowed flow must connect; a forbidden one must be refused or
     time out. Flows towards this host itself are skipped. Probes run in parallel, so the check takes about one
     O(timeout).
-  - B(Static), with netaddr - O(rules) says what each destination's firewall lets in (the C(load_balancer_firewall_rules)
-    fact the P(lookerops.cluster.load_balancer#role) role sets on every host). A port named by no rule of a destination
+  - B(Static), with netaddr - O(rules) says what each destination's firewall lets in (the C(cluster_firewall_rules)
+    fact the P(lookerops.cluster.cluster_firewall#role) role sets on every host). A port named by no rule of a destination
     is unrestricted there. For an allowed flow every source address must be covered by a rule for the port; for a
     forbidden flow no rule for the port may overlap the source addresses (an admin network that happens to contain an
     outsider is reported with the rule that lets it in), and the port must be restricted at all.
@@ -126,7 +126,7 @@ EXAMPLES = r"""
   lookerops.cluster.cluster_port_check:
     host: "{{ inventory_hostname }}"
     host_addresses: "{{ ansible_all_ipv4_addresses }}"
-    rules: "{{ dict(groups['looker_nodes'] | zip(groups['looker_nodes'] | map('extract', hostvars, 'load_balancer_firewall_rules'))) }}"
+    rules: "{{ dict(groups['looker_nodes'] | zip(groups['looker_nodes'] | map('extract', hostvars, 'cluster_firewall_rules'))) }}"
     flows:
       - name: node links
         source: looker_nodes

@@ -217,23 +217,23 @@ def test_a_host_is_admitted_by_any_of_its_addresses():
 
 
 def test_a_host_of_unknown_address_is_a_problem_not_a_pass():
-    said = " ".join(f.access_list_problems(["10.89.0.0/24"], "load_balancer_firewall_cluster_networks",
+    said = " ".join(f.access_list_problems(["10.89.0.0/24"], "cluster_firewall_cluster_networks",
                                            required={"lkr-node-c": ""}))
     assert "cannot be checked against lkr-node-c: its address is unknown" in said
 
 
 def test_an_access_list_that_is_no_list_is_refused():
-    said = " ".join(f.access_list_problems("10.89.0.0/24", "load_balancer_firewall_cluster_networks"))
-    assert "load_balancer_firewall_cluster_networks is '10.89.0.0/24': it must be a list" in said
+    said = " ".join(f.access_list_problems("10.89.0.0/24", "cluster_firewall_cluster_networks"))
+    assert "cluster_firewall_cluster_networks is '10.89.0.0/24': it must be a list" in said
 
 
 def test_the_addresses_of_inventory_hosts_come_from_their_facts():
     hostvars = {"lkr-node-a": {"ansible_facts": {"default_ipv4": {"address": "10.88.0.11"},
                                                  "all_ipv4_addresses": ["10.88.0.11", "10.89.0.11"]}},
                 "lkr-node-b": {}}
-    said = f.access_list_problems(["10.89.0.0/24"], "load_balancer_firewall_cluster_networks",
+    said = f.access_list_problems(["10.89.0.0/24"], "cluster_firewall_cluster_networks",
                                   required=["lkr-node-a", "lkr-node-b"], hostvars=hostvars)
-    assert said == ["load_balancer_firewall_cluster_networks cannot be checked against lkr-node-b: its address is unknown "
+    assert said == ["cluster_firewall_cluster_networks cannot be checked against lkr-node-b: its address is unknown "
                     "([]; gather its facts)."]
 
 

@@ -62,8 +62,8 @@ SITES = {"a": {"a-node1": ("looker_nodes", "10.1.0.11"), "a-node2": ("looker_nod
 
 
 def plan_check(run_play, tmp_path, extra_vars=None):
-    """site.yml's static port check on a two-site inventory: each host's firewall rules (load_balancer
-    tasks_from firewall_rules) against the flows of cluster_flows.yml.j2, both directions."""
+    """site.yml's static port check on a two-site inventory: each host's firewall rules (cluster_firewall
+    tasks_from rules) against the flows of cluster_flows.yml.j2, both directions."""
     groups = {}
     for site, hosts in SITES.items():
         for name, (host_groups, address) in hosts.items():
@@ -78,12 +78,12 @@ def plan_check(run_play, tmp_path, extra_vars=None):
         {"name": "facts", "hosts": "all:!localhost", "gather_facts": False, "tasks": [
             {"name": "Addresses", "ansible.builtin.set_fact": {"ansible_facts": facts}}]},
         {"name": "rules", "hosts": "all:!localhost", "gather_facts": False, "tasks": [
-            {"name": "Rules", "ansible.builtin.include_role": {"name": "lookerops.cluster.load_balancer", "tasks_from": "firewall_rules"}},
+            {"name": "Rules", "ansible.builtin.include_role": {"name": "lookerops.cluster.cluster_firewall", "tasks_from": "rules"}},
             {"name": "Check the plan", "run_once": True, "delegate_to": "localhost",
              "lookerops.cluster.cluster_port_check": {
                  "live": False,
                  "flows": "{{ lookup('ansible.builtin.template', '" + str(ROOT / "playbooks/templates/cluster_flows.yml.j2") + "') | from_yaml }}",
-                 "rules": "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'load_balancer_firewall_rules'))) }}"}}]}]
+                 "rules": "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'cluster_firewall_rules'))) }}"}}]}]
     return run_play(play, extra_vars, extra_args=["-i", str(inv)])
 
 
@@ -93,7 +93,7 @@ def test_the_plan_of_two_sites_passes_in_both_directions(run_play, tmp_path):
 
 
 def test_a_flow_that_must_be_refused_and_is_open_fails_the_plan(run_play, tmp_path):
-    result = plan_check(run_play, tmp_path, {"load_balancer_firewall_appdb_extra_sources": ["10.0.0.0/8"]})
+    result = plan_check(run_play, tmp_path, {"cluster_firewall_appdb_extra_sources": ["10.0.0.0/8"]})
     output = " ".join(result.output.split())
     assert result.failed
     assert "forbidden looker_lb -> a-db1:3306: rule 'appdb' lets in 10.1.0.21/32" in output, output[-4000:]
@@ -112,9 +112,22 @@ def test_forbidden_flows_name_outsiders_balancers_and_the_other_site(run_play, t
 
 
 def test_a_balancer_inside_the_cluster_networks_is_not_expected_refused(run_play, tmp_path):
+    flows = render(run_play, tmp_path, node_vars={n: {"cluster_firewall_cluster_networks": ["10.0.0.0/24"]}
+                                                  for n in ("n1", "n2", "n3")})
+    assert not [f for f in flows if f["expect"] == "forbidden" and f["source"] == "looker_lb" and f["destination"].startswith("n")]
+
+
+def test_the_deprecated_cluster_networks_name_still_shapes_the_plan(run_play, tmp_path):
+    """An inventory of the previous release (load_balancer_firewall_cluster_networks) is read as the new option."""
     flows = render(run_play, tmp_path, node_vars={n: {"load_balancer_firewall_cluster_networks": ["10.0.0.0/24"]}
                                                   for n in ("n1", "n2", "n3")})
     assert not [f for f in flows if f["expect"] == "forbidden" and f["source"] == "looker_lb" and f["destination"].startswith("n")]
+
+
+def test_the_deprecated_appdb_extra_sources_name_still_checks_the_plan(run_play, tmp_path):
+    result = plan_check(run_play, tmp_path, {"load_balancer_firewall_appdb_extra_sources": ["10.0.0.0/8"]})
+    assert result.failed
+    assert "forbidden looker_lb -> a-db1:3306: rule 'appdb' lets in 10.1.0.21/32" in " ".join(result.output.split())
 
 
 def test_a_node_colocated_with_its_site_s_database_passes_the_plan(run_play, tmp_path, monkeypatch):

@@ -90,7 +90,7 @@ def stats(output):
 
 
 # What a node added to or removed from the cluster may change on the other nodes: the address sets
-# of their firewall (tasks_from: firewall writes the table, its handler loads it), nothing of Looker.
+# of their firewall (role cluster_firewall writes the table, its handler loads it), nothing of Looker.
 FIREWALL_TASKS = {"Write this host's table, checked by nft before it is installed", "Load the lookerops nftables table"}
 
 

@@ -125,7 +125,7 @@ def test_cluster_port_check_reports_exactly_the_matrix():
 
 def test_check_mode_shows_the_firewall_diff_and_changes_nothing():
     before = host(NODE1).file("/etc/nftables.d/lookerops-cluster.nft").content_string
-    proc = playbook("firewall.yml", "--check", "--diff", "-e", '{"load_balancer_firewall_admin_networks": ["192.0.2.0/24"]}')
+    proc = playbook("firewall.yml", "--check", "--diff", "-e", '{"cluster_firewall_admin_networks": ["192.0.2.0/24"]}')
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "+\t\telements = { 10." in proc.stdout and "192.0.2.0/24 }" in proc.stdout, proc.stdout[-4000:]
     assert host(NODE1).file("/etc/nftables.d/lookerops-cluster.nft").content_string == before
