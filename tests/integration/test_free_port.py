@@ -7,7 +7,7 @@ from controller_ports import worker_ports
 def test_ports_are_outside_the_kernels_ephemeral_range(free_port):
     # An outgoing connection can take an ephemeral port between the pick and the server's listen.
     low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    ports = [free_port() for _ in range(8)]
+    ports = [free_port() for dummy in range(8)]
     assert len(set(ports)) == 8
     assert not [p for p in ports if low <= p <= high], (ports, low, high)
 
