@@ -7,6 +7,8 @@
   their canonical form), applied wherever a name is compared or put in a URL or a flag.
 - host_address: the address an inventory host is reached at (the one owner of the precedence
   looker_cluster_address, else ansible_host, else the inventory name), normalised.
+- source_addresses: the addresses a host's connections come from, as the cluster firewall admits
+  them and the port plan checks them.
 - address_problems: resolves addresses on the controller and says, in sentences naming the host,
   the variable, the value and the fix, which do not resolve and which two hosts share one.
 - access_list_problems: parses an allow-list option (addresses and networks) and says which entries
@@ -106,6 +108,34 @@ def host_address(host, hostvars, *prefer, **kwargs):
     if detail:
         return {"host": host, "variable": variable, "value": to_text(value), "address": address}
     return address
+
+
+def source_addresses(host, hostvars, every=False):
+    """The addresses an inventory host's connections come from, as the cluster firewall admits them.
+
+    Its address (host_address) when that is an IP address: the hosts of a cluster reach each other
+    there, so that is the source address its kernel picks. Else every address in its gathered facts
+    (IPv6 link-local left out). every=true (a flow that must be refused from wherever the host
+    sends it): its address and every address in its facts. [] when none is known.
+    """
+    host = to_text(host)
+    declared = _ip(host_address(host, hostvars))
+    if declared is not None and not every:
+        return [to_text(declared)]
+    facts = _safe_get(host, hostvars, "ansible_facts") or {}
+    facts = facts if isinstance(facts, Mapping) else {}
+    found = [to_text(declared)] if declared is not None else []
+    for key in ("default_ipv4", "default_ipv6"):
+        if isinstance(facts.get(key), Mapping) and facts[key].get("address"):
+            found.append(facts[key]["address"])
+    found += list(facts.get("all_ipv4_addresses") or [])
+    found += [a for a in facts.get("all_ipv6_addresses") or [] if not to_text(a).lower().startswith("fe80:")]
+    addresses = []
+    for address in found:
+        address = hostname(address)
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
 
 
 def _controller_resolve(name):
@@ -390,6 +420,7 @@ class FilterModule(object):
         return {
             "hostname": hostname,
             "host_address": host_address,
+            "source_addresses": source_addresses,
             "address_problems": address_problems,
             "access_list_problems": access_list_problems,
         }

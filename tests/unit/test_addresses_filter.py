@@ -273,3 +273,22 @@ def test_an_export_list_that_leaves_a_node_out_by_name_names_the_node():
     said = " ".join(f.access_list_problems(["node-a.example.com"], "nfs_share_client_addresses", required=NODES,
                                            form="export", resolver=_resolver({"node-a.example.com": ["10.89.0.11"]})))
     assert "nfs_share_client_addresses (node-a.example.com) leaves out lkr-node-b (10.89.0.12)" in said, said
+
+
+TWO_NETWORKS = {"a1": {"looker_cluster_address": "10.1.0.11",
+                       "ansible_facts": {"default_ipv4": {"address": "10.2.0.51"},
+                                         "all_ipv4_addresses": ["10.1.0.11", "10.2.0.51"],
+                                         "all_ipv6_addresses": ["fe80::1", "FD00::51"]}},
+                "named": {"looker_cluster_address": "a1.example.com",
+                          "ansible_facts": {"all_ipv4_addresses": ["10.1.0.12"], "all_ipv6_addresses": ["fe80::2"]}},
+                "bare": {}}
+
+
+def test_source_addresses_is_the_declared_ip_else_the_facts():
+    assert f.source_addresses("a1", TWO_NETWORKS) == ["10.1.0.11"]
+    assert f.source_addresses("named", TWO_NETWORKS) == ["10.1.0.12"]
+    assert f.source_addresses("bare", TWO_NETWORKS) == []
+
+
+def test_every_source_address_adds_the_other_networks_but_no_link_local():
+    assert f.source_addresses("a1", TWO_NETWORKS, every=True) == ["10.1.0.11", "10.2.0.51", "fd00::51"]

@@ -61,19 +61,28 @@ SITES = {"a": {"a-node1": ("looker_nodes", "10.1.0.11"), "a-node2": ("looker_nod
                "b-db1": ("looker_appdb_primary", "10.2.0.31")}}
 
 
-def plan_check(run_play, tmp_path, extra_vars=None):
+def plan_check(run_play, tmp_path, extra_vars=None, second_address=None, flows_out=None):
     """site.yml's static port check on a two-site inventory: each host's firewall rules (cluster_firewall
-    tasks_from rules) against the flows of cluster_flows.yml.j2, both directions."""
+    tasks_from rules) against the flows of cluster_flows.yml.j2, both directions. second_address: host ->
+    an address on another network, where its default route goes (a node on the networks of both sites).
+    flows_out: a file to write the flows to."""
     groups = {}
     for site, hosts in SITES.items():
         for name, (host_groups, address) in hosts.items():
             for group in [host_groups] if isinstance(host_groups, str) else host_groups:
-                groups.setdefault(group, {"hosts": {}})["hosts"][name] = {"looker_site": site, "looker_cluster_address": address}
+                host = {"looker_site": site, "looker_cluster_address": address}
+                if name in (second_address or {}):
+                    host["test_second_address"] = second_address[name]
+                groups.setdefault(group, {"hosts": {}})["hosts"][name] = host
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local",
                                                     "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
                                            "children": groups}}))
-    facts = {"default_ipv4": {"address": "{{ looker_cluster_address }}"}, "all_ipv4_addresses": ["{{ looker_cluster_address }}"]}
+    facts = {"default_ipv4": {"address": "{{ test_second_address | default(looker_cluster_address) }}"},
+             "all_ipv4_addresses": "{{ [looker_cluster_address] + ([test_second_address] if test_second_address is defined else []) }}"}
+    save = [{"name": "Save the flows", "run_once": True, "delegate_to": "localhost", "ansible.builtin.copy": {
+        "content": "{{ lookup('ansible.builtin.template', '" + str(ROOT / "playbooks/templates/cluster_flows.yml.j2") + "') }}",
+        "dest": str(flows_out), "mode": "0644"}}] if flows_out else []
     play = [
         {"name": "facts", "hosts": "all:!localhost", "gather_facts": False, "tasks": [
             {"name": "Addresses", "ansible.builtin.set_fact": {"ansible_facts": facts}}]},
@@ -83,7 +92,8 @@ def plan_check(run_play, tmp_path, extra_vars=None):
              "lookerops.cluster.cluster_port_check": {
                  "live": False,
                  "flows": "{{ lookup('ansible.builtin.template', '" + str(ROOT / "playbooks/templates/cluster_flows.yml.j2") + "') | from_yaml }}",
-                 "rules": "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'cluster_firewall_rules'))) }}"}}]}]
+                 "rules": "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars, 'cluster_firewall_rules'))) }}"}},
+            *save]}]
     return run_play(play, extra_vars, extra_args=["-i", str(inv)])
 
 
@@ -137,3 +147,19 @@ def test_a_node_colocated_with_its_site_s_database_passes_the_plan(run_play, tmp
                                      "b-lb1": ("looker_lb", "10.2.0.21")})
     result = plan_check(run_play, tmp_path)
     assert not result.failed, result.output[-4000:]
+
+
+def test_nodes_on_the_networks_of_both_sites_pass_the_plan(run_play, tmp_path):
+    """molecule/bcp's nodes: on their own site's network (their looker_cluster_address) and on the other
+    site's, where their default route goes. They reach their peers from their own address, which the
+    firewall lets in: the plan once took the default route's address and failed site.yml's preflight."""
+    flows_out = tmp_path / "flows.yml"
+    result = plan_check(run_play, tmp_path, second_address={"a-node1": "10.2.0.51", "a-node2": "10.2.0.52", "a-lb1": "10.2.0.53"},
+                        flows_out=flows_out)
+    assert not result.failed, result.output[-4000:]
+    flows = yaml.safe_load(flows_out.read_text())
+    links = [f for f in flows if f["name"].startswith("node links") and f["destination"] == "a-node1"]
+    assert links[0]["source_addresses"] == ["10.1.0.11", "10.1.0.12"]
+    # Refused from every address a node of site a has: the other site's database is on its second network.
+    strangers = [f for f in flows if f["destination"] == "b-db1" and f["name"].startswith("another site")]
+    assert sorted(strangers[0]["source_addresses"]) == ["10.1.0.11", "10.1.0.12", "10.2.0.51", "10.2.0.52"]
