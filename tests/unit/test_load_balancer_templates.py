@@ -4,60 +4,11 @@ defaults and vars on an inventory built in the play, and checked for what a user
 When haproxy or nginx are installed on the machine running the tests, the rendered files are
 also checked by the daemon itself (as the role's `validate:` does on the hosts).
 """
-import shutil
-import subprocess
-from pathlib import Path
+import functools
 
-ROOT = Path(__file__).resolve().parents[2]
-ROLE = ROOT / "roles" / "load_balancer"
+from role_templates import daemon_check, lines, render_role
 
-INVENTORY = [
-    ("lkr-node1", ["looker_nodes", "looker_appdb_primary"], {"looker_cluster_address": "10.89.0.11"}),
-    ("lkr-node2", ["looker_nodes"], {"looker_cluster_address": "10.89.0.12"}),
-    ("lkr-db2", ["looker_appdb_replica"], {"looker_cluster_address": "10.89.0.32"}),
-    ("lkr-fs1", ["looker_storage"], {"looker_cluster_address": "fd00:89::41"}),
-    ("lkr-lb1", ["looker_lb"], {"looker_cluster_address": "10.89.0.21"}),
-    ("lkr-lb2", ["looker_lb"], {"looker_cluster_address": "10.89.0.22"}),
-]
-
-
-def render(run_play, tmp_path, host, variants, extra_vars=None):
-    """Render (template, variant vars) pairs as `host`; return {name: text}."""
-    add = [{
-        "name": f"Add {name}", "ansible.builtin.add_host": {
-            "name": name, "groups": groups, "ansible_connection": "local",
-            "ansible_python_interpreter": "{{ ansible_playbook_python }}", **hostvars},
-    } for name, groups, hostvars in INVENTORY]
-    tasks = []
-    for name, (template, variant) in variants.items():
-        tasks.append({
-            "name": f"Render {name}",
-            "ansible.builtin.template": {"src": str(ROLE / "templates" / template), "dest": str(tmp_path / name), "mode": "0644"},
-            "vars": variant,
-            "delegate_to": "localhost",
-        })
-    play = [
-        {"hosts": "localhost", "gather_facts": False, "tasks": add},
-        {"hosts": host, "gather_facts": False,
-         "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
-         "tasks": tasks},
-    ]
-    result = run_play(play, extra_vars=extra_vars)
-    assert result.rc == 0, result.output
-    return {name: (tmp_path / name).read_text() for name in variants}
-
-
-def lines(text):
-    return [line.strip() for line in text.splitlines()]
-
-
-def daemon_check(argv, text, tmp_path, name):
-    if not shutil.which(argv[0]):
-        return
-    path = tmp_path / f"check-{name}"
-    path.write_text(text)
-    proc = subprocess.run(argv + [str(path)], capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+render = functools.partial(render_role, "load_balancer")
 
 
 def test_haproxy_layer4_default(run_play, tmp_path):
