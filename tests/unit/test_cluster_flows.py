@@ -152,7 +152,8 @@ def test_a_node_colocated_with_its_site_s_database_passes_the_plan(run_play, tmp
 def test_nodes_on_the_networks_of_both_sites_pass_the_plan(run_play, tmp_path):
     """molecule/bcp's nodes: on their own site's network (their looker_cluster_address) and on the other
     site's, where their default route goes. They reach their peers from their own address, which the
-    firewall lets in: the plan once took the default route's address and failed site.yml's preflight."""
+    firewall lets in: the plan once took the default route's address and failed site.yml's preflight, and
+    the postflight's live probes connected to their names."""
     flows_out = tmp_path / "flows.yml"
     result = plan_check(run_play, tmp_path, second_address={"a-node1": "10.2.0.51", "a-node2": "10.2.0.52", "a-lb1": "10.2.0.53"},
                         flows_out=flows_out)
@@ -160,6 +161,10 @@ def test_nodes_on_the_networks_of_both_sites_pass_the_plan(run_play, tmp_path):
     flows = yaml.safe_load(flows_out.read_text())
     links = [f for f in flows if f["name"].startswith("node links") and f["destination"] == "a-node1"]
     assert links[0]["source_addresses"] == ["10.1.0.11", "10.1.0.12"]
+    # The live probes connect where the tiers do: the cluster address, not the name (which the node's
+    # resolver may answer with its address on the other network, or not at all).
+    assert links[0]["address"] == "10.1.0.11"
+    assert {f["address"] for f in flows if f["destination"] == "b-db1"} == {"10.2.0.31"}
     # Refused from every address a node of site a has: the other site's database is on its second network.
     strangers = [f for f in flows if f["destination"] == "b-db1" and f["name"].startswith("another site")]
     assert sorted(strangers[0]["source_addresses"]) == ["10.1.0.11", "10.1.0.12", "10.2.0.51", "10.2.0.52"]
