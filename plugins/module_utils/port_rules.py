@@ -146,9 +146,11 @@ class Flow(object):
         self.address = str(raw.get("address") or self.destination)
 
     def includes(self, host, host_addresses):
-        """Whether a host (inventory name and its addresses) is one of this flow's sources."""
-        if host and host in self.source_hosts:
-            return True
+        """Whether a host (inventory name and its addresses) is one of this flow's sources: by name when
+        the flow names its source hosts (an address several hosts have, such as a container bridge's,
+        says nothing), else by address."""
+        if host and self.source_hosts:
+            return host in self.source_hosts
         for text in host_addresses:
             try:
                 addr = ipaddress.ip_address(u"%s" % text)

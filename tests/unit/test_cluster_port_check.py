@@ -254,3 +254,18 @@ def test_a_flow_that_must_be_refused_and_connects_is_a_violation():
     rows, violations = run([flow("other site", [], "db-b", [3306], "forbidden", hosts=["h"])], rules={}, host="h",
                            prober=lambda address, port, timeout: (pr.OPEN, None, 0.0))
     assert rows[0]["live"] == pr.OPEN and len(violations) == 1
+
+
+def test_a_flow_naming_its_sources_is_probed_from_those_hosts_only():
+    """A node with a container bridge (docker0 172.17.0.1, as the balancer has too) is not a source of
+    the balancer's flows: probed from there, "balancer to node links (must be refused)" connected
+    node to node and was reported as a violation."""
+    flows = [flow("looker_lb", ["10.89.0.21", "172.17.0.1"], "node1", [1551], "forbidden", hosts=["lb1"])]
+    seen = []
+
+    def prober(address, port, timeout):
+        seen.append((address, port))
+        return pr.OPEN, None, 0.0
+
+    rows, violations = run(flows, rules={}, host="node2", host_addresses=["10.89.0.12", "172.17.0.1"], prober=prober)
+    assert seen == [] and violations == [] and rows[0]["live"] == "not run"
