@@ -11,16 +11,21 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def render(run_play, tmp_path, node_vars=None):
+def render(run_play, tmp_path, node_vars=None, bridge=None):
+    """The flows of a one-site inventory whose hosts are known by name (their addresses from their facts).
+    bridge: hosts that also have 172.17.0.1 (docker0's address on every machine that runs Docker)."""
     hosts = {"n1": "10.0.0.11", "n2": "10.0.0.12", "n3": "10.0.0.13", "lb1": "10.0.0.5", "db1": "10.0.0.20"}
+    all_addresses = {name: [address] + (["172.17.0.1"] if name in (bridge or ()) else []) for name, address in hosts.items()}
     groups = {"looker_nodes": {"hosts": {n: dict((node_vars or {}).get(n, {})) for n in ("n1", "n2", "n3")}},
               "looker_lb": {"hosts": {"lb1": {}}}, "looker_appdb_primary": {"hosts": {"db1": {"mysql_appdb_port": 3307}}}}
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump({"all": {"vars": {"ansible_connection": "local"}, "children": groups}}))
-    address = {"default_ipv4": {"address": "{{ __addresses[inventory_hostname] }}"}, "cacheable": True}
+    address = {"default_ipv4": {"address": "{{ __addresses[inventory_hostname] }}"},
+               "all_ipv4_addresses": "{{ __all_addresses[inventory_hostname] }}", "cacheable": True}
     play = [
         {"name": "facts", "hosts": "all:!localhost", "gather_facts": False, "tasks": [
-            {"name": "An address per host", "ansible.builtin.set_fact": address, "vars": {"__addresses": hosts}}]},
+            {"name": "An address per host", "ansible.builtin.set_fact": address,
+             "vars": {"__addresses": hosts, "__all_addresses": all_addresses}}]},
         {"name": "render", "hosts": "localhost", "gather_facts": False, "tasks": [
             {"name": "Render", "ansible.builtin.debug": {
                 "msg": "FLOWS={{ lookup('ansible.builtin.template', '" + str(ROOT / "playbooks/templates/cluster_flows.yml.j2")
@@ -168,3 +173,12 @@ def test_nodes_on_the_networks_of_both_sites_pass_the_plan(run_play, tmp_path):
     # Refused from every address a node of site a has: the other site's database is on its second network.
     strangers = [f for f in flows if f["destination"] == "b-db1" and f["name"].startswith("another site")]
     assert sorted(strangers[0]["source_addresses"]) == ["10.1.0.11", "10.1.0.12", "10.2.0.51", "10.2.0.52"]
+
+
+def test_an_address_several_hosts_have_is_no_source_of_a_flow_that_must_be_refused(run_play, tmp_path):
+    """Docker's bridge has 172.17.0.1 on every machine: the node links let it in (a node has it), so the
+    balancer's flow that must be refused, checked from it, failed the plan although no balancer sends
+    from there to a node."""
+    flows = render(run_play, tmp_path, bridge=("n1", "lb1"))
+    refused = [f for f in flows if f["expect"] == "forbidden" and f["source"] == "looker_lb"]
+    assert refused and all(f["source_addresses"] == ["10.0.0.5"] for f in refused), refused
