@@ -115,25 +115,36 @@ def source_addresses(host, hostvars, every=False):
 
     Its address (host_address) when that is an IP address: the hosts of a cluster reach each other
     there, so that is the source address its kernel picks. Else every address in its gathered facts
-    (IPv6 link-local left out). every=true (a flow that must be refused from wherever the host
-    sends it): its address and every address in its facts. [] when none is known.
+    (IPv6 link-local left out). every=true (a flow that must be refused from wherever the host sends
+    it): its address and those of its facts. [] when none is known.
     """
     host = to_text(host)
-    declared = _ip(host_address(host, hostvars))
+    try:
+        declared = _ip(host_address(host, hostvars))
+    except Exception:  # pylint: disable=broad-exception-caught  # its address cannot be templated yet (no facts)
+        declared = None
     if declared is not None and not every:
         return [to_text(declared)]
+    addresses = [to_text(declared)] if declared is not None else []
+    for address in _fact_addresses(host, hostvars):
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _fact_addresses(host, hostvars):
+    """The addresses in a host's gathered facts, normalised, default ones first, IPv6 link-local left out."""
     facts = _safe_get(host, hostvars, "ansible_facts") or {}
     facts = facts if isinstance(facts, Mapping) else {}
-    found = [to_text(declared)] if declared is not None else []
+    found = []
     for key in ("default_ipv4", "default_ipv6"):
         if isinstance(facts.get(key), Mapping) and facts[key].get("address"):
             found.append(facts[key]["address"])
     found += list(facts.get("all_ipv4_addresses") or [])
-    found += [a for a in facts.get("all_ipv6_addresses") or [] if not to_text(a).lower().startswith("fe80:")]
+    found += list(facts.get("all_ipv6_addresses") or [])
     addresses = []
-    for address in found:
-        address = hostname(address)
-        if address not in addresses:
+    for address in (hostname(a) for a in found):
+        if address not in addresses and not address.startswith("fe80:"):
             addresses.append(address)
     return addresses
 

@@ -292,3 +292,17 @@ def test_source_addresses_is_the_declared_ip_else_the_facts():
 
 def test_every_source_address_adds_the_other_networks_but_no_link_local():
     assert f.source_addresses("a1", TWO_NETWORKS, every=True) == ["10.1.0.11", "10.2.0.51", "fd00::51"]
+
+
+class FactsNotGathered(dict):
+    """A host whose looker_cluster_address is built from its facts, which were not gathered (--limit)."""
+
+    def __getitem__(self, key):
+        if key == "looker_cluster_address":
+            raise f.AnsibleFilterError("'ansible_facts' is undefined")
+        return super().__getitem__(key)
+
+
+def test_source_addresses_of_a_host_whose_address_cannot_be_templated_yet_is_empty():
+    hostvars = {"b1": FactsNotGathered(looker_cluster_address="{{ ansible_facts['eth0']['ipv4']['address'] }}")}
+    assert f.source_addresses("b1", hostvars) == []
