@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller_ports import port_is_free, worker_ports
+from controller_ports import port_is_free, run_order, worker_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "tools" / "sandbox"
@@ -119,7 +119,7 @@ def sandbox(sandbox_image):
 def free_port():
     """A function returning a TCP port that is free on the controller right now (never the same twice),
     outside the ephemeral range and this worker's own."""
-    ports = iter(worker_ports())
+    ports = iter(run_order(worker_ports()))
 
     def _next():
         for port in ports:

@@ -1,12 +1,14 @@
 """TCP ports on the controller for the servers the integration tests start (fixture free_port)."""
 import os
+import random
 import socket
 
 # Ports handed to the stand-in and the download API come from below the kernel's ephemeral range
 # (net.ipv4.ip_local_port_range, 32768-60999 by default): a port the kernel picks for bind(0) can be
 # taken by an outgoing connection (ssh, podman, MySQL clients of the other lane) before the server
 # that was given it listens, which once failed a node start with "Address already in use".
-# Each xdist worker takes its own slice, so the two lanes never hand out the same port.
+# Each xdist worker takes its own slice, so the two lanes never hand out the same port; each run starts
+# at a random place in it, so that two runs on one machine (two checkouts) rarely try the same ports.
 PORT_RANGE = (20000, 32000)
 
 
@@ -27,3 +29,9 @@ def worker_ports():
     size = (PORT_RANGE[1] - PORT_RANGE[0]) // count
     start = PORT_RANGE[0] + index * size
     return range(start, start + size)
+
+
+def run_order(ports):
+    """The ports of a slice from a random place on, wrapping around."""
+    first = random.randrange(len(ports))
+    return list(ports[first:]) + list(ports[:first])

@@ -1,7 +1,7 @@
 """The controller ports the integration tests hand to servers they start (fixture free_port)."""
 from pathlib import Path
 
-from controller_ports import worker_ports
+from controller_ports import run_order, worker_ports
 
 
 def test_ports_are_outside_the_kernels_ephemeral_range(free_port):
@@ -19,3 +19,9 @@ def test_each_lane_has_its_own_ports(monkeypatch):
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
     second = set(worker_ports())
     assert first and second and not first & second
+
+
+def test_a_run_starts_anywhere_in_its_slice_and_covers_it_once():
+    ports = range(20000, 20100)
+    order = run_order(ports)
+    assert sorted(order) == list(ports)
