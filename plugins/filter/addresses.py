@@ -24,9 +24,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import ipaddress
+import json
+import os
 import re
 import socket
+import tempfile
 
 from collections.abc import Mapping
 
@@ -150,8 +154,65 @@ def _fact_addresses(host, hostvars):
 
 
 def _controller_resolve(name):
-    infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
-    return sorted(set(hostname(info[4][0].split("%", 1)[0]) for info in infos))
+    """The addresses the controller resolves name to, asked once per playbook run.
+
+    Every host's validation resolves the same few names, in a worker process of its own: without a
+    cache one run asks the resolver hundreds of times, and a resolver that limits its rate (as some
+    do, each dropped query costing its 5 s timeout) makes that seconds per task. The answers are
+    kept in ansible's local temporary directory, which belongs to one ansible-playbook run (its
+    workers inherit it) and is removed when the run ends. A name that does not exist is kept too; a
+    temporary failure is not.
+    """
+    path = _resolve_cache_path(name)
+    answer = _cached(path)
+    if answer is None:
+        try:
+            infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+            answer = {"addresses": sorted(set(hostname(info[4][0].split("%", 1)[0]) for info in infos))}
+        except socket.gaierror as exc:
+            if exc.errno not in _DEFINITE_ANSWERS:
+                raise
+            answer = {"errno": exc.errno, "error": to_text(exc.strerror or exc)}
+        _store(path, answer)
+    if "error" in answer:
+        raise socket.gaierror(answer["errno"], answer["error"])
+    return answer["addresses"]
+
+
+# getaddrinfo's "this name has no address": an answer, not a failure of the resolver.
+_DEFINITE_ANSWERS = tuple(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, n))
+
+
+def _resolve_cache_path(name):
+    try:
+        from ansible import constants  # pylint: disable=import-outside-toplevel  # outside ansible: no cache
+        directory = os.path.join(constants.DEFAULT_LOCAL_TMP, "lookerops-resolved")
+    except (ImportError, AttributeError):
+        return None
+    return os.path.join(directory, hashlib.sha256(to_text(name).encode("utf-8")).hexdigest())
+
+
+def _cached(path):
+    if path is None:
+        return None
+    try:
+        with open(path) as cached:
+            return json.load(cached)
+    except (OSError, ValueError):
+        return None
+
+
+def _store(path, answer):
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path))
+        with os.fdopen(fd, "w") as out:
+            json.dump(answer, out)
+        os.rename(temporary, path)
+    except OSError:
+        pass  # no cache: the next task asks the resolver again
 
 
 def _safe_get(host, hostvars, name):
