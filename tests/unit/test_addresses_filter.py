@@ -178,7 +178,7 @@ def test_each_name_is_resolved_once_per_run_whichever_host_asks(asked):
 
 
 def test_a_temporary_resolver_failure_is_asked_again(asked):
-    for _ in range(2):
+    for _run in range(2):
         found = f.address_problems([entry("n1", "flaky.example.com")], {}, unique=False)
         assert "Temporary failure in name resolution" in found[0]
     assert asked == ["flaky.example.com"] * 2

@@ -27,3 +27,36 @@ def test_one_name_as_a_string():
 def test_refuses_what_is_not_package_facts():
     with pytest.raises(AnsibleFilterError, match="ansible_facts.packages"):
         missing_packages(["nftables"], ["nftables"])
+
+
+def _tasks(items):
+    for task in items or []:
+        yield task
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(task.get(key))
+
+
+def _when(task):
+    when = task.get("when", [])
+    return " ".join(when) if isinstance(when, list) else str(when)
+
+
+def test_a_run_that_installs_nothing_asks_no_package_manager():
+    # package_facts already says what is installed; an apt task then only opens apt's cache (about
+    # 2 s a host) to find nothing to do. Every install task of the roles runs only when a package is missing.
+    import yaml  # pylint: disable=import-outside-toplevel
+    from pathlib import Path  # pylint: disable=import-outside-toplevel
+
+    found, asking = [], []
+    for path in sorted(Path(__file__).resolve().parents[2].glob("roles/*/tasks/*.yml")):
+        for task in _tasks(yaml.safe_load(path.read_text())):
+            module = next((k for k in ("ansible.builtin.apt", "ansible.builtin.package", "ansible.builtin.dnf") if k in task), None)
+            if module is None or not isinstance(task[module], dict) or "name" not in task[module]:
+                continue
+            # The other systems' tasks: package_facts is gathered on Debian only.
+            if task[module].get("state", "present") != "present" or "!= 'Debian'" in _when(task):
+                continue
+            found.append(f"{path.parent.parent.name}: {task['name']}")
+            if "missing_packages" not in _when(task):
+                asking.append(f"{path}: {task['name']}")
+    assert len(found) >= 7 and not asking, asking

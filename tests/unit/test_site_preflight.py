@@ -76,3 +76,32 @@ def test_colocated_database_can_be_allowed_explicitly(run_play, tmp_path):
     inv = inventory(primaries=("n1",))
     inv["all"]["vars"]["looker_allow_colocated_appdb"] = True
     assert not preflight(run_play, tmp_path, inv).failed
+
+
+def test_a_tier_skips_only_the_validation_the_preflight_ran_on_its_hosts():
+    # Each role's validation runs once per site.yml: the preflight runs it on every host (before any
+    # change) and the tier play tells the role so with __ROLE_validated. A tier that skipped a check
+    # the preflight did not run, or ran on fewer hosts, would let bad input reach its hosts.
+    plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
+    validated = {}  # role -> host pattern the preflight validated it on
+    skipping = []
+    for play in plays:
+        if "hosts" not in play:
+            continue
+        for task in play.get("tasks", []):
+            include = task.get("ansible.builtin.include_role") or {}
+            if include.get("tasks_from") in ("validate", "rules"):
+                assert not task.get("when") or include["name"].endswith("load_balancer"), task
+                validated[include["name"].rsplit(".", 1)[1]] = play["hosts"]
+        for name in play.get("vars", {}):
+            match = re.fullmatch(r"__(\w+)_validated", name)
+            if match:
+                skipping.append((match.group(1), play["hosts"]))
+    roles = {"cluster_firewall", "time_sync", "mysql_appdb", "nfs_share", "looker_node", "load_balancer"}
+    assert {role for role, _hosts in skipping} == roles
+    for role, hosts in skipping:
+        assert role in validated, f"site.yml skips {role}'s validation, which its preflight does not run"
+        assert set(hosts.split(":")) <= set(validated[role].split(":")), (role, hosts, validated[role])
+    for role in validated:
+        main = (ROOT / "roles" / role / "tasks/main.yml").read_text()
+        assert f"when: not (__{role}_validated | default(false) | bool)" in main, role
