@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Seconds per play of ansible-playbook runs, from their output with the profile_tasks callback
 (ansible.cfg enables it): each task header is followed by a timestamp line whose running total is the
 time since the run started.
 
-    bench/play_times.py COLD.log NOOP.log    a table: each play of the last run in each log, side by side
+    python3 bench/play_times.py COLD.log NOOP.log    a table: each play of the last run in each log, side by side
 """
 import re
 import sys
