@@ -8,7 +8,7 @@ import re
 import sys
 
 # "Saturday 28 November 2026  19:07:39 +0000 (0:00:01.975)       0:00:39.551 ****"
-STAMP = re.compile(r"^\w+day .*\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+) \*+$")
+STAMP = re.compile(r"^\w+day .*\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+) \*+\s*$")
 
 
 def plays(path):

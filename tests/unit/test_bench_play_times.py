@@ -8,7 +8,8 @@ SPEC.loader.exec_module(play_times)
 
 
 def stamp(total):
-    return f"Saturday 28 November 2026  19:07:39 +0000 (0:00:01.000)       0:{total // 60:02d}:{total % 60:02d}.000 *****\n"
+    # On a terminal (not under molecule) profile_tasks ends the line with a blank.
+    return f"Saturday 28 November 2026  19:07:39 +0000 (0:00:01.000)       0:{total // 60:02d}:{total % 60:02d}.000 ***** \n"
 
 
 def run(first, second, end):
