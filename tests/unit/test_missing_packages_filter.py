@@ -29,16 +29,18 @@ def test_refuses_what_is_not_package_facts():
         missing_packages(["nftables"], ["nftables"])
 
 
-def _tasks(items):
-    for task in items or []:
-        yield task
-        for key in ("block", "rescue", "always"):
-            yield from _tasks(task.get(key))
-
-
 def _when(task):
     when = task.get("when", [])
     return " ".join(when) if isinstance(when, list) else str(when)
+
+
+def _tasks(items, inherited=""):
+    """(task, its conditions with those of the blocks around it)."""
+    for task in items or []:
+        conditions = (inherited + " " + _when(task)).strip()
+        yield task, conditions
+        for key in ("block", "rescue", "always"):
+            yield from _tasks(task.get(key), conditions)
 
 
 def test_a_run_that_installs_nothing_asks_no_package_manager():
@@ -49,14 +51,14 @@ def test_a_run_that_installs_nothing_asks_no_package_manager():
 
     found, asking = [], []
     for path in sorted(Path(__file__).resolve().parents[2].glob("roles/*/tasks/*.yml")):
-        for task in _tasks(yaml.safe_load(path.read_text())):
+        for task, when in _tasks(yaml.safe_load(path.read_text())):
             module = next((k for k in ("ansible.builtin.apt", "ansible.builtin.package", "ansible.builtin.dnf") if k in task), None)
             if module is None or not isinstance(task[module], dict) or "name" not in task[module]:
                 continue
             # The other systems' tasks: package_facts is gathered on Debian only.
-            if task[module].get("state", "present") != "present" or "!= 'Debian'" in _when(task):
+            if task[module].get("state", "present") != "present" or "!= 'Debian'" in when:
                 continue
             found.append(f"{path.parent.parent.name}: {task['name']}")
-            if "missing_packages" not in _when(task):
+            if "missing_packages" not in when:
                 asking.append(f"{path}: {task['name']}")
     assert len(found) >= 7 and not asking, asking
