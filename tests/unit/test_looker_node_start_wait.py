@@ -3,6 +3,7 @@ systemd's start limit (issue 16).
 
 - files/looker_unit_state.py decides from `systemctl show` whether the wait goes on (its logic,
   unit-tested here);
+- tasks/turns.yml groups the nodes into turns: those running with nothing to apply share one;
 - tasks/service_turn.yml (with start_wait.yml) runs on the controller against a fake `systemctl` /
   `journalctl` on PATH (a unit that starts healthy, crash-loops, exits, or was left failed by
   systemd's start limit) and a local HTTP server standing in for the node's /alive.
@@ -198,7 +199,7 @@ def turn_play(tmp_path, port, start_timeout=3600, active=False, pending=False):
     if pending:
         (install / ".lookerops-restart-pending").write_text("")
     role_vars = {
-        "__looker_node_turn": "localhost", "__looker_node_preview": False,
+        "__looker_node_turn": ["localhost"], "__looker_node_preview": False,
         "looker_node_install_dir": str(install), "__looker_node_pending_file": str(install / ".lookerops-restart-pending"),
         "__looker_node_active": active, "__looker_node_outdated": False, "__looker_node_config_changed": False,
         "__looker_node_needs_jars": False, "__looker_node_release": {"version": "25.6.12"},
@@ -361,3 +362,33 @@ def test_the_start_entry_point_needs_the_release(run_play, tmp_path, fake_system
     result = run_play(play, FAST)
     assert result.failed and "looker_node_start_release" in one_line(result)
     assert fake_systemd.calls() == []
+
+
+# --- the turns (turns.yml) -----------------------------------------------------------------------
+
+def turns_play(tmp_path, port, hosts, pending=()):
+    """tasks_from: turns on the nodes `hosts` (each with an install directory of its own, the unit
+    and /alive shared); the nodes named in `pending` have a restart pending."""
+    role_vars = {k: v for k, v in turn_play(tmp_path, port)[0]["tasks"][0]["vars"].items()
+                 if k not in ("__looker_node_turn", "__looker_node_pending_file")}
+    role_vars["looker_node_install_dir"] = f"{tmp_path}/{{{{ inventory_hostname }}}}"
+    for host in hosts:
+        (tmp_path / host).mkdir()
+        if host in pending:
+            (tmp_path / host / ".lookerops-restart-pending").write_text("")
+    return [{"name": "turns", "hosts": ",".join(hosts), "gather_facts": False, "tasks": [
+        {"name": "Turns", "ansible.builtin.include_role": {"name": "lookerops.cluster.looker_node", "tasks_from": "turns"},
+         "vars": dict(role_vars, __looker_node_active=True)}]}]
+
+
+def test_running_nodes_share_one_turn_and_a_node_to_restart_takes_its_own(run_play, tmp_path, fake_systemd, looker):
+    fake_systemd.set("healthy", ActiveState="active", SubState="running")
+    node = looker([200])
+    hosts = ["n1", "n2", "n3"]
+    result = run_play(turns_play(tmp_path, node.port, hosts, pending=["n2"]), FAST, extra_args=("-i", "n1,n2,n3,"))
+    assert not result.failed, result.output[-3000:]
+    turns = re.findall(r"^included: \S+/service_turn\.yml for .* => \(item=(.*)\)$", result.output, re.M)
+    assert turns == ["n1, n3", "n2"], turns
+    assert [c for c in fake_systemd.calls() if c.split()[0] in ("start", "restart")] == ["restart looker"]
+    assert not (tmp_path / "n2" / ".lookerops-restart-pending").exists()
+    assert [changed_on(result, host) for host in hosts] == [0, 2, 0]
