@@ -4,11 +4,14 @@ inventory built in the play, and checked for what a user relies on.
 When nft is installed on the machine running the tests, the rendered table is also checked by
 `nft -c` (as the role's `validate:` does on the hosts).
 """
-import functools
-
 from role_templates import daemon_check, lines, render_role
 
-render = functools.partial(render_role, "cluster_firewall")
+
+def render(run_play, tmp_path, host, variants, extra_vars=None):
+    # The role writes the table from the rules it publishes (tasks/publish.yml).
+    published = {name: (template, {"cluster_firewall_rules": "{{ __cluster_firewall_rules }}", **variant})
+                 for name, (template, variant) in variants.items()}
+    return render_role("cluster_firewall", run_play, tmp_path, host, published, extra_vars)
 
 
 def test_nftables_table_of_a_node_that_is_also_the_database(run_play, tmp_path):

@@ -62,3 +62,25 @@ def test_a_run_that_installs_nothing_asks_no_package_manager():
             if "missing_packages" not in when:
                 asking.append(f"{path}: {task['name']}")
     assert len(found) >= 7 and not asking, asking
+
+
+def test_the_tiers_of_site_yml_reuse_the_preflights_package_list():
+    # package_facts costs one call per host and role (1-3 s a role on six hosts): site.yml's preflight
+    # lists every host's packages once, and a role asks again only when that list is not there.
+    import yaml  # pylint: disable=import-outside-toplevel
+    from pathlib import Path  # pylint: disable=import-outside-toplevel
+
+    root = Path(__file__).resolve().parents[2]
+    preflight = yaml.safe_load((root / "playbooks" / "site.yml").read_text())[0]
+    assert preflight["hosts"] == "all"
+    listing = [t for t in preflight["tasks"] if "ansible.builtin.package_facts" in t]
+    assert [t.get("register") for t in listing] == ["__lookerops_package_facts"] and "when" not in listing[0]
+
+    asking = {}
+    for path in sorted(root.glob("roles/*/tasks/*.yml")):
+        for task, when in _tasks(yaml.safe_load(path.read_text())):
+            if "ansible.builtin.package_facts" in task:
+                asking[path.parent.parent.name] = "__lookerops_package_facts.ansible_facts.packages is not defined" in when
+    # bcp_replication is not a tier of site.yml (a play of its own after it): it always asks itself.
+    assert {role for role, reuses in asking.items() if not reuses} == {"bcp_replication"}, asking
+    assert len(asking) >= 7
