@@ -7,7 +7,7 @@ import socket
 # (net.ipv4.ip_local_port_range, 32768-60999 by default): a port the kernel picks for bind(0) can be
 # taken by an outgoing connection (ssh, podman, MySQL clients of the other lane) before the server
 # that was given it listens, which once failed a node start with "Address already in use".
-# Each xdist worker takes its own slice, so the two lanes never hand out the same port; each run starts
+# Each xdist worker takes its own slice, so two lanes never hand out the same port; each run starts
 # at a random place in it, so that two runs on one machine (two checkouts) rarely try the same ports.
 PORT_RANGE = (20000, 32000)
 

@@ -1,14 +1,17 @@
 """Runs one molecule scenario (create, converge, idempotence, verify, destroy) on sandbox hosts, for
-test_molecule.py and test_molecule_side_lane.py.
+test_molecule.py, test_molecule_side_lane.py and test_molecule_wait_lane.py.
 
-`tools/test integration` runs pytest with two workers and `--dist loadscope`: each test module is
-one unit of work, so the scenarios of test_molecule.py run one at a time on one worker, while the
-other worker runs the stand-in tests and the scenarios of test_molecule_side_lane.py, chosen so that
-both lanes take about as long (see the durations pytest prints at the end). The side lane's
-scenarios spend much of their time waiting (looker_node_single: the stand-in's realistic profile,
-minutes of start-up and migration; upgrade and cluster: Looker starts, migrations and rolling
-restarts), and none has a timing assertion that a busy neighbour could break; the scenarios with
-one (looker_node_cluster, bcp) stay in the main lane.
+`tools/test integration` runs pytest with three workers and `--dist loadscope`: each test module is
+one unit of work, so the scenarios of each of those modules run one at a time on a worker of their
+own, three lanes side by side:
+- test_molecule.py: the scenarios with a timing assertion (looker_node_cluster, bcp) and the short
+  single-tier ones;
+- test_molecule_side_lane.py: scenarios of about the same total time with no timing assertion a busy
+  neighbour could break (cluster, upgrade and two short ones);
+- test_molecule_wait_lane.py: looker_node_single, which mostly sleeps (the stand-in's realistic
+  profile: minutes of start-up and migration), then the stand-in tests on the same worker.
+The machine has two cores: the third lane pays because its scenario waits. Keep the first two lanes
+about as long as each other (see the durations pytest prints at the end).
 """
 import os
 import subprocess
@@ -21,7 +24,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
 from secret_scan import declared_secrets, shown  # noqa: E402  pylint: disable=wrong-import-position
-SIDE_LANE = ("cluster", "looker_node_single", "upgrade")
+SIDE_LANE = ("nfs_share_nfs", "cluster", "load_balancer", "upgrade")
+WAIT_LANE = ("looker_node_single",)
 # The short single-tier scenarios first: no timing-sensitive assertion, and they run while the
 # side lane is busiest; then the rest by name.
 FIRST = ("smoke", "mysql_appdb", "nfs_share_glusterfs", "nfs_share_nfs", "load_balancer_pair")

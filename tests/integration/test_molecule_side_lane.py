@@ -1,5 +1,5 @@
-"""The molecule scenarios that mostly wait (the stand-in's realistic profile): a module of their own,
-so that `--dist loadscope` runs them beside test_molecule.py (see molecule_scenarios.py)."""
+"""The molecule scenarios with no timing assertion: a module of their own, so that `--dist loadscope`
+runs them beside test_molecule.py (see molecule_scenarios.py)."""
 import pytest
 
 from molecule_scenarios import ALL, SIDE_LANE, run
