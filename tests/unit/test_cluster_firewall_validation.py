@@ -66,6 +66,8 @@ def saved_rules(path):
     # A deprecated name is still checked, as the option it is the default of.
     ({"load_balancer_firewall_cluster_networks": ["10.89.0.0/29"]},
      "cluster_firewall_cluster_networks (10.89.0.0/29) leaves out lkr-node1 (10.89.0.11)"),
+    # An option of the main entry point only (the preflight runs `rules`): its type is checked too.
+    ({"cluster_firewall_persist": "maybe"}, "argument 'cluster_firewall_persist' is of type"),
 ])
 def test_firewall_options_are_refused_with_the_fix(run_play, extra_vars, message):
     result = run_play(plays("lkr-node1"), extra_vars=extra_vars)

@@ -56,6 +56,8 @@ def plays(host, tasks_from, extra_hosts=()):
      "lkr-node1 and lkr-node9 have the same backend address, 10.89.0.11: lkr-node1's looker_cluster_address is"
      " 10.89.0.11, and lkr-node9's load_balancer_backend_hosts is LKR-NODE1., which resolves to 10.89.0.11 as the"
      " looker_cluster_address of lkr-node1"),
+    # A type the role's argument_specs refuse, and no other check looks at: refused here too.
+    ({"load_balancer_maxconn": "many"}, "argument 'load_balancer_maxconn' is of type"),
 ])
 def test_balancer_options_are_refused_with_the_fix(run_play, extra_vars, message):
     result = run_play(plays("lkr-lb1", "validate"), extra_vars=extra_vars)

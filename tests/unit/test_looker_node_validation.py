@@ -61,6 +61,14 @@ def test_a_good_cluster_passes(run_play):
     assert "ok=" in result.output
 
 
+def test_an_option_of_the_wrong_type_is_refused_before_any_change(run_play):
+    # site.yml's preflight runs this entry point: the types of the role's argument_specs hold there too.
+    result = run(run_play, looker_node_uid="looker")
+    assert result.failed
+    assert "argument 'looker_node_uid' is of type" in result.output, result.output[-3000:]
+    assert result.changed_nothing
+
+
 def test_duplicate_cluster_address_is_refused(run_play):
     nodes = copy.deepcopy(NODES)
     nodes["node-b"]["looker_node_cluster_address"] = "10.1.2.3"

@@ -105,6 +105,14 @@ def test_a_good_configuration_passes(run_play, tmp_path):
     assert "WARNING" not in result.output
 
 
+def test_an_option_of_the_wrong_type_is_refused_before_any_change(run_play, tmp_path):
+    # site.yml's preflight runs this entry point: the types of the role's argument_specs hold there too.
+    result = run(run_play, tmp_path, {"mysql_appdb_max_connections": "many"})
+    assert result.failed
+    assert "argument 'mysql_appdb_max_connections' is of type" in result.output, result.output[-3000:]
+    assert re.search(r"db1\s+: ok=\d+\s+changed=0", result.raw), result.raw[-2000:]
+
+
 def test_replica_validates_too(run_play, tmp_path):
     result = run(run_play, tmp_path, target="db2", after=[show("__mysql_appdb_source_address")])
     assert not result.failed, result.output

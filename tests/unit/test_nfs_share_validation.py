@@ -47,6 +47,14 @@ def test_good_input_passes_and_changes_nothing(run_play):
     assert "\nchanged:" not in validate_output
 
 
+def test_an_option_of_the_wrong_type_is_refused_before_any_change(run_play):
+    # site.yml's preflight runs this entry point: the types of the role's argument_specs hold there too.
+    result = run_play(validate_play(), good_vars(nfs_share_client_mount_timeout="soon"))
+    assert result.failed
+    assert "argument 'nfs_share_client_mount_timeout' is of type" in " ".join(result.output.split()), result.output[-3000:]
+    assert "\nchanged:" not in result.output.split("PLAY [Validate]", 1)[1]
+
+
 def test_share_path_not_absolute(run_play):
     result = run_play(validate_play(), good_vars(nfs_share_mount_point="mnt/looker-share"))
     assert result.failed
