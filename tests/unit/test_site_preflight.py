@@ -105,3 +105,17 @@ def test_a_tier_skips_only_the_validation_the_preflight_ran_on_its_hosts():
     for role in validated:
         main = (ROOT / "roles" / role / "tasks/main.yml").read_text()
         assert f"when: not (__{role}_validated | default(false) | bool)" in main, role
+
+
+def test_the_preflight_checks_the_type_of_every_role_option():
+    # The roles' argument_specs apply by themselves only when a role starts (its main entry point), after
+    # the tiers before it changed their hosts: each validation the preflight runs ends with them.
+    plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
+    roles = {task["ansible.builtin.include_role"]["name"].rsplit(".", 1)[1]
+             for play in plays for task in play.get("tasks", [])
+             if (task.get("ansible.builtin.include_role") or {}).get("tasks_from") in ("validate", "rules")}
+    assert len(roles) == 6, roles
+    for role in roles:
+        tasks = yaml.safe_load((ROOT / "roles" / role / "tasks/validate.yml").read_text())
+        spec = tasks[-1].get("ansible.builtin.validate_argument_spec", {}).get("argument_spec", "")
+        assert "meta/argument_specs.yml" in spec and "['main']['options']" in spec, (role, tasks[-1])
