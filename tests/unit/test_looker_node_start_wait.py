@@ -366,9 +366,10 @@ def test_the_start_entry_point_needs_the_release(run_play, tmp_path, fake_system
 
 # --- the turns (turns.yml) -----------------------------------------------------------------------
 
-def turns_play(tmp_path, port, hosts, pending=()):
+def turns_play(tmp_path, port, hosts, pending=(), only=None):
     """tasks_from: turns on the nodes `hosts` (each with an install directory of its own, the unit
-    and /alive shared); the nodes named in `pending` have a restart pending."""
+    and /alive shared); the nodes named in `pending` have a restart pending; with `only`, the other
+    nodes of the play skip the include (as the upgrade starts its first new node alone)."""
     role_vars = {k: v for k, v in turn_play(tmp_path, port)[0]["tasks"][0]["vars"].items()
                  if k not in ("__looker_node_turn", "__looker_node_pending_file")}
     role_vars["looker_node_install_dir"] = f"{tmp_path}/{{{{ inventory_hostname }}}}"
@@ -376,9 +377,11 @@ def turns_play(tmp_path, port, hosts, pending=()):
         (tmp_path / host).mkdir()
         if host in pending:
             (tmp_path / host / ".lookerops-restart-pending").write_text("")
-    return [{"name": "turns", "hosts": ",".join(hosts), "gather_facts": False, "tasks": [
-        {"name": "Turns", "ansible.builtin.include_role": {"name": "lookerops.cluster.looker_node", "tasks_from": "turns"},
-         "vars": dict(role_vars, __looker_node_active=True)}]}]
+    include = {"name": "Turns", "ansible.builtin.include_role": {"name": "lookerops.cluster.looker_node", "tasks_from": "turns"},
+               "vars": dict(role_vars, __looker_node_active=True)}
+    if only:
+        include["when"] = f"inventory_hostname == '{only}'"
+    return [{"name": "turns", "hosts": ",".join(hosts), "gather_facts": False, "tasks": [include]}]
 
 
 def test_running_nodes_share_one_turn_and_a_node_to_restart_takes_its_own(run_play, tmp_path, fake_systemd, looker):
@@ -392,3 +395,11 @@ def test_running_nodes_share_one_turn_and_a_node_to_restart_takes_its_own(run_pl
     assert [c for c in fake_systemd.calls() if c.split()[0] in ("start", "restart")] == ["restart looker"]
     assert not (tmp_path / "n2" / ".lookerops-restart-pending").exists()
     assert [changed_on(result, host) for host in hosts] == [0, 2, 0]
+
+
+def test_a_node_started_alone_takes_its_turn_while_the_others_skip_the_include(run_play, tmp_path, fake_systemd, looker):
+    fake_systemd.set("healthy")
+    node = looker([200])
+    result = run_play(turns_play(tmp_path, node.port, ["n1", "n2"], only="n1"), FAST, extra_args=("-i", "n1,n2,"))
+    assert not result.failed, result.output[-3000:]
+    assert fake_systemd.starts() == 1 and [c for c in fake_systemd.calls() if c.split()[0] == "start"] == ["start looker"]
