@@ -285,9 +285,11 @@ def test_main_includes_validate_first():
 
 
 def test_validate_changes_nothing():
-    """validate.yml only reads: asserts, messages, fact gathering, a read-only probe."""
-    block = yaml.safe_load((ROLE / "tasks" / "validate.yml").read_text())
+    """validate.yml only reads: asserts, messages, fact gathering, a read-only probe, then the
+    argument_specs check (an action on the controller)."""
+    *block, spec = yaml.safe_load((ROLE / "tasks" / "validate.yml").read_text())
     assert len(block) == 1 and block[0]["any_errors_fatal"] is True
+    assert "ansible.builtin.validate_argument_spec" in spec
     read_only = {"ansible.builtin.assert", "ansible.builtin.debug", "ansible.builtin.setup", "ansible.builtin.set_fact"}
     for task in block[0]["block"]:
         modules = [k for k in task if k.startswith("ansible.") or k.startswith("community.")]
